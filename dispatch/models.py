@@ -1,0 +1,499 @@
+"""Cases, their immutable events, assignments, and the tables that drive routing and deadlines.
+
+No model here has behaviour in ``save()``; every change to a case goes through
+``dispatch.services``.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from dispatch.states import OPEN_STATUSES, Action, Channel, Grade, Satisfaction, Status
+from grids.models import Level, Region, Unit
+from people.models import Party
+
+
+class CategoryKind(models.TextChoices):
+    DISPUTE = "dispute", _("矛盾纠纷")
+    REQUEST = "request", _("民生诉求")
+    HAZARD = "hazard", _("安全隐患")
+
+
+class Category(models.Model):
+    """Two levels, editable by administrators: 矛盾纠纷 > 邻里纠纷."""
+
+    code = models.SlugField(_("编码"), max_length=48, unique=True)
+    name = models.CharField(_("名称"), max_length=48)
+    parent = models.ForeignKey("self", verbose_name=_("上级分类"), null=True, blank=True,
+                               on_delete=models.PROTECT, related_name="children")
+    kind = models.CharField(_("类型"), max_length=16, choices=CategoryKind.choices)
+    pinyin_initials = models.CharField(max_length=48, blank=True, db_index=True, editable=False)
+    sort = models.PositiveSmallIntegerField(_("排序"), default=0)
+    is_active = models.BooleanField(_("启用"), default=True)
+
+    class Meta:
+        verbose_name = _("案件分类")
+        verbose_name_plural = _("案件分类")
+        ordering = ["sort", "code"]
+
+    def __str__(self) -> str:
+        return f"{self.parent.name} / {self.name}" if self.parent_id else self.name
+
+
+class DeadlineUnit(models.TextChoices):
+    WORKING_DAYS = "working_days", _("工作日")
+    WORKING_HOURS = "working_hours", _("工作小时")
+    CALENDAR_HOURS = "calendar_hours", _("自然小时")
+
+
+class DeadlineProfile(models.Model):
+    """The three clocks of a case: sign for (签收), first reply (告知), completion (办结)."""
+
+    name = models.CharField(_("名称"), max_length=48, unique=True)
+    sign_amount = models.PositiveIntegerField(_("签收时限"))
+    sign_unit = models.CharField(_("签收时限单位"), max_length=16, choices=DeadlineUnit.choices,
+                                 default=DeadlineUnit.WORKING_HOURS)
+    reply_amount = models.PositiveIntegerField(_("告知时限"))
+    reply_unit = models.CharField(_("告知时限单位"), max_length=16,
+                                  choices=DeadlineUnit.choices, default=DeadlineUnit.WORKING_DAYS)
+    complete_amount = models.PositiveIntegerField(_("办结时限"))
+    complete_unit = models.CharField(_("办结时限单位"), max_length=16,
+                                     choices=DeadlineUnit.choices,
+                                     default=DeadlineUnit.WORKING_DAYS)
+    # 黄灯 at this share of the allowed time; 红灯 at the deadline.
+    warn_ratio = models.DecimalField(_("黄灯预警比例"), max_digits=3, decimal_places=2,
+                                     default=0.8)
+    # Escalation tiers after the deadline: unit head, then the upper level's supervisor.
+    tier1_after_hours = models.PositiveIntegerField(_("一级升级(小时)"), default=0)
+    tier2_after_hours = models.PositiveIntegerField(_("二级升级(小时)"), default=24)
+    max_extensions = models.PositiveSmallIntegerField(_("最多延期次数"), default=1)
+
+    class Meta:
+        verbose_name = _("时限方案")
+        verbose_name_plural = _("时限方案")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RoutingRule(models.Model):
+    """Category x region subtree x grade -> handling unit (属地管理 + 谁主管谁负责).
+
+    The most specific matching rule wins (deepest region, then category, then grade), ties
+    broken by ``priority``.
+    """
+
+    category = models.ForeignKey(Category, verbose_name=_("分类"), null=True, blank=True,
+                                 on_delete=models.CASCADE, help_text=_("留空表示任意分类"))
+    region = models.ForeignKey(Region, verbose_name=_("适用区域(含下级)"),
+                               on_delete=models.CASCADE)
+    grade = models.CharField(_("等级"), max_length=16, choices=Grade.choices, blank=True,
+                             help_text=_("留空表示任意等级"))
+    handling_level = models.CharField(_("承办层级"), max_length=16, choices=Level.choices)
+    unit = models.ForeignKey(Unit, verbose_name=_("承办单位"), null=True, blank=True,
+                             on_delete=models.PROTECT,
+                             help_text=_("留空表示事发地该层级的综治中心"))
+    auto_dispatch = models.BooleanField(_("自动派单"), default=False)
+    profile = models.ForeignKey(DeadlineProfile, verbose_name=_("时限方案"),
+                                on_delete=models.PROTECT)
+    priority = models.SmallIntegerField(_("优先级"), default=0)
+    is_active = models.BooleanField(_("启用"), default=True)
+
+    class Meta:
+        verbose_name = _("派单规则")
+        verbose_name_plural = _("派单规则")
+
+    def __str__(self) -> str:
+        return f"{self.category or '*'} @ {self.region} -> {self.unit or self.handling_level}"
+
+
+class CalendarDay(models.Model):
+    """A date that differs from the Monday-Friday rule: a holiday, or a make-up working day."""
+
+    date = models.DateField(_("日期"), unique=True)
+    is_workday = models.BooleanField(_("是否上班"))
+    name = models.CharField(_("名称"), max_length=32, blank=True)
+    edited_by_admin = models.BooleanField(_("管理员修订"), default=False)
+
+    class Meta:
+        verbose_name = _("节假日与调休")
+        verbose_name_plural = _("节假日与调休")
+        ordering = ["date"]
+
+    def __str__(self) -> str:
+        return f"{self.date} {self.name}"
+
+
+class Case(models.Model):
+    code = models.CharField(_("案件编号"), max_length=24, unique=True)
+    # The secret the QR carries. Replaced (never reused) when staff reissue a lost receipt.
+    tracking_token = models.CharField(max_length=43, unique=True, editable=False)
+    # A double-clicked or retried submit carries the same key and gets the same case.
+    intake_key = models.UUIDField(null=True, blank=True, unique=True, editable=False)
+
+    channel = models.CharField(_("来源渠道"), max_length=16, choices=Channel.choices)
+    category = models.ForeignKey(Category, verbose_name=_("分类"), on_delete=models.PROTECT,
+                                 related_name="+")
+    grade = models.CharField(_("等级"), max_length=16, choices=Grade.choices,
+                             default=Grade.ORDINARY)
+    summary = models.CharField(_("诉求摘要"), max_length=200)
+    narrative = models.TextField(_("详细情况"), blank=True)
+    region = models.ForeignKey(Region, verbose_name=_("事发地"), on_delete=models.PROTECT,
+                               related_name="+")
+    address_detail = models.CharField(_("详细地点"), max_length=200, blank=True)
+    latitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
+    longitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
+    # A complaint about a government unit: that unit never handles nor sees the case.
+    accused_unit = models.ForeignKey(Unit, verbose_name=_("被投诉单位"), null=True, blank=True,
+                                     on_delete=models.PROTECT, related_name="+")
+    parties = models.ManyToManyField(Party, through="CaseParty", related_name="cases")
+    linked_to = models.ForeignKey("self", verbose_name=_("关联案件"), null=True, blank=True,
+                                  on_delete=models.SET_NULL, related_name="linked_requests")
+
+    status = models.CharField(_("状态"), max_length=16, choices=Status.choices,
+                              default=Status.REPORTED)
+    # The centre that holds the case (registers, dispatches, verifies); changes on escalation
+    # and delegation. ``owner_level`` is denormalised for the dashboard's level split.
+    owner_unit = models.ForeignKey(Unit, verbose_name=_("受理中心"), on_delete=models.PROTECT,
+                                   related_name="+")
+    owner_level = models.CharField(max_length=16, choices=Level.choices)
+    # The lead handling unit (主办) while assigned; assisting units are Assignment rows.
+    lead_unit = models.ForeignKey(Unit, verbose_name=_("承办单位"), null=True, blank=True,
+                                  on_delete=models.PROTECT, related_name="+")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("受理人"),
+                                   null=True, blank=True, on_delete=models.PROTECT,
+                                   related_name="+")
+    profile = models.ForeignKey(DeadlineProfile, null=True, blank=True,
+                                on_delete=models.PROTECT, related_name="+")
+    needs_routing = models.BooleanField(_("待人工派单"), default=False)
+    suggested_unit = models.ForeignKey(Unit, null=True, blank=True, on_delete=models.SET_NULL,
+                                       related_name="+")
+    is_flagged = models.BooleanField(_("挂牌督办"), default=False)
+    reject_reason = models.TextField(_("不予受理理由"), blank=True)
+    referral = models.CharField(_("引导去向"), max_length=200, blank=True)
+    result = models.TextField(_("办理结果"), blank=True)
+
+    # Milestones.
+    reported_at = models.DateTimeField(_("上报时间"))
+    registered_at = models.DateTimeField(_("立案时间"), null=True, blank=True)
+    assigned_at = models.DateTimeField(_("派单时间"), null=True, blank=True)
+    signed_at = models.DateTimeField(_("签收时间"), null=True, blank=True)
+    replied_at = models.DateTimeField(_("告知时间"), null=True, blank=True)
+    feedback_at = models.DateTimeField(_("反馈时间"), null=True, blank=True)
+    closed_at = models.DateTimeField(_("办结时间"), null=True, blank=True)
+
+    # Deadlines are columns; the sweeper compares them with now (no timers).
+    sign_due_at = models.DateTimeField(_("签收期限"), null=True, blank=True)
+    reply_due_at = models.DateTimeField(_("告知期限"), null=True, blank=True)
+    due_at = models.DateTimeField(_("办结期限"), null=True, blank=True, db_index=True)
+    warn_at = models.DateTimeField(null=True, blank=True)
+    # While paused the clock stops: resume pushes every deadline by the paused time.
+    paused_at = models.DateTimeField(_("中止时间"), null=True, blank=True)
+    paused_seconds = models.PositiveIntegerField(default=0)
+
+    extension_count = models.PositiveSmallIntegerField(default=0)
+    rework_count = models.PositiveSmallIntegerField(default=0)
+    reopen_count = models.PositiveSmallIntegerField(default=0)
+    escalation_count = models.PositiveSmallIntegerField(default=0)
+    # Outcome facts for the dashboard's rates.
+    closed_level = models.CharField(max_length=16, choices=Level.choices, blank=True)
+    closed_on_time = models.BooleanField(null=True, blank=True)
+    carried_out = models.BooleanField(_("落实到位"), null=True, blank=True)
+    resident_rating = models.PositiveSmallIntegerField(_("群众评价"), null=True, blank=True,
+                                                       choices=Satisfaction.choices)
+    resident_comment = models.CharField(_("评价意见"), max_length=500, blank=True)
+    rated_at = models.DateTimeField(null=True, blank=True)
+    followup_satisfaction = models.PositiveSmallIntegerField(
+        _("回访满意度"), null=True, blank=True, choices=Satisfaction.choices)
+    followed_up_at = models.DateTimeField(null=True, blank=True)
+    resident_urged_at = models.DateTimeField(null=True, blank=True)
+
+    receipt_pdf = models.FileField(_("受理单PDF"), upload_to="receipts/%Y/%m/", blank=True)
+    event_count = models.PositiveIntegerField(default=0, editable=False)
+    last_event_hash = models.CharField(max_length=64, blank=True, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("案件")
+        verbose_name_plural = _("案件")
+        ordering = ["-reported_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=Status.values),
+                                   name="case_status_valid"),
+            models.CheckConstraint(condition=Q(grade__in=Grade.values), name="case_grade_valid"),
+            models.CheckConstraint(condition=Q(channel__in=Channel.values),
+                                   name="case_channel_valid"),
+            models.CheckConstraint(
+                condition=Q(resident_rating__isnull=True) | Q(resident_rating__range=(1, 5)),
+                name="case_rating_range",
+            ),
+            models.CheckConstraint(
+                condition=~Q(lead_unit=models.F("accused_unit")) | Q(accused_unit__isnull=True),
+                name="case_not_handled_by_accused",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "due_at"], name="case_status_due"),
+            models.Index(fields=["owner_unit", "status"], name="case_owner_status"),
+            models.Index(fields=["lead_unit", "status"], name="case_lead_status"),
+            models.Index(fields=["region", "reported_at"], name="case_region_reported"),
+            models.Index(fields=["reported_at"], name="case_reported"),
+            models.Index(fields=["closed_at"], name="case_closed"),
+            models.Index(fields=["warn_at"], name="case_warn_open",
+                         condition=Q(status__in=sorted(OPEN_STATUSES))),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    @property
+    def is_paused(self) -> bool:
+        return self.paused_at is not None
+
+
+class PartyRole(models.TextChoices):
+    APPLICANT = "applicant", _("申请人")
+    RESPONDENT = "respondent", _("被申请人")
+    THIRD_PARTY = "third_party", _("第三人")
+
+
+class CaseParty(models.Model):
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="case_parties")
+    party = models.ForeignKey(Party, on_delete=models.PROTECT, related_name="case_links")
+    role = models.CharField(_("身份"), max_length=16, choices=PartyRole.choices)
+    sort = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("案件当事人")
+        verbose_name_plural = _("案件当事人")
+        ordering = ["sort"]
+        constraints = [models.UniqueConstraint(fields=["case", "party", "role"],
+                                               name="case_party_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.case} {self.get_role_display()}"
+
+
+class CaseEvent(models.Model):
+    """One immutable row per thing that happened to a case: its history and its audit.
+
+    Rows are chained: ``hash`` covers this row's content and the previous row's hash, so that
+    editing or deleting history is detectable (``manage.py verify_case_chain``).
+    """
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="events")
+    seq = models.PositiveIntegerField()
+    action = models.CharField(max_length=40, choices=Action.choices)
+    from_status = models.CharField(max_length=16, choices=Status.choices, blank=True)
+    to_status = models.CharField(max_length=16, choices=Status.choices, blank=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                              on_delete=models.PROTECT, related_name="+")
+    actor_unit = models.ForeignKey(Unit, null=True, blank=True, on_delete=models.PROTECT,
+                                   related_name="+")
+    # For the resident's timeline: which unit acted, never which person.
+    public_unit_name = models.CharField(max_length=64, blank=True)
+    at = models.DateTimeField(db_index=True)
+    note = models.TextField(blank=True)
+    is_public = models.BooleanField(default=False)
+    data = models.JSONField(default=dict, blank=True)
+    prev_hash = models.CharField(max_length=64, blank=True)
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        verbose_name = _("案件事件")
+        verbose_name_plural = _("案件事件")
+        ordering = ["case", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["case", "seq"], name="event_seq_unique"),
+        ]
+        indexes = [models.Index(fields=["action", "at"], name="event_action_at")]
+
+    def __str__(self) -> str:
+        return f"{self.case_id}#{self.seq} {self.action}"
+
+
+class AssignmentRole(models.TextChoices):
+    LEAD = "lead", _("主办")
+    ASSIST = "assist", _("协办")
+
+
+class AssignmentStatus(models.TextChoices):
+    PENDING = "pending", _("待签收")
+    SIGNED = "signed", _("办理中")
+    RETURNED = "returned", _("已退回")
+    DONE = "done", _("已反馈")
+    WITHDRAWN = "withdrawn", _("已撤回")
+
+
+class Assignment(models.Model):
+    """A unit's task on a case: one lead (主办), any number of assisting units (协办)."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="assignments")
+    unit = models.ForeignKey(Unit, on_delete=models.PROTECT, related_name="assignments")
+    role = models.CharField(max_length=8, choices=AssignmentRole.choices)
+    status = models.CharField(max_length=16, choices=AssignmentStatus.choices,
+                              default=AssignmentStatus.PENDING)
+    assigned_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                    on_delete=models.PROTECT, related_name="+")
+    assigned_at = models.DateTimeField()
+    signed_at = models.DateTimeField(null=True, blank=True)
+    signed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                  on_delete=models.PROTECT, related_name="+")
+    finished_at = models.DateTimeField(null=True, blank=True)
+    note = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [
+            # At most one live lead per case; one live task per unit per case.
+            models.UniqueConstraint(fields=["case"], condition=Q(role="lead",
+                                    status__in=["pending", "signed"]),
+                                    name="assignment_one_live_lead"),
+            models.UniqueConstraint(fields=["case", "unit"],
+                                    condition=Q(status__in=["pending", "signed"]),
+                                    name="assignment_one_live_per_unit"),
+        ]
+        indexes = [models.Index(fields=["unit", "status"], name="assignment_unit_status")]
+
+    def __str__(self) -> str:
+        return f"{self.case_id} -> {self.unit_id} ({self.role})"
+
+
+class Attachment(models.Model):
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="attachments")
+    event = models.ForeignKey(CaseEvent, null=True, blank=True, on_delete=models.PROTECT,
+                              related_name="attachments")
+    file = models.FileField(upload_to="attachments/%Y/%m/")
+    original_name = models.CharField(max_length=200)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                    on_delete=models.PROTECT, related_name="+")
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("附件")
+        verbose_name_plural = _("附件")
+
+    def __str__(self) -> str:
+        return self.original_name
+
+
+class PendingRequest(models.Model):
+    """An extension (延期) or pause (中止) asked for by a handler, decided by a supervisor."""
+
+    class Kind(models.TextChoices):
+        EXTENSION = "extension", _("延期")
+        PAUSE = "pause", _("中止")
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("待审批")
+        APPROVED = "approved", _("已批准")
+        DENIED = "denied", _("已驳回")
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="requests")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    reason = models.TextField()
+    days = models.PositiveSmallIntegerField(null=True, blank=True)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                     related_name="+")
+    requested_at = models.DateTimeField()
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.PROTECT, related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["case", "kind"],
+                                               condition=Q(state="pending"),
+                                               name="one_pending_request_per_kind")]
+
+    def __str__(self) -> str:
+        return f"{self.case_id} {self.kind} {self.state}"
+
+
+class Alert(models.Model):
+    """A deadline warning or escalation tier that has happened. Unique: each happens once."""
+
+    class Clock(models.TextChoices):
+        SIGN = "sign", _("签收")
+        REPLY = "reply", _("告知")
+        COMPLETE = "complete", _("办结")
+
+    class Stage(models.TextChoices):
+        YELLOW = "yellow", _("黄灯预警")
+        RED = "red", _("红灯超期")
+        TIER1 = "tier1", _("一级升级")
+        TIER2 = "tier2", _("二级升级")
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="alerts")
+    clock = models.CharField(max_length=16, choices=Clock.choices)
+    stage = models.CharField(max_length=16, choices=Stage.choices)
+    # The deadline this alert was for: an extension gives a new deadline and new alerts.
+    due_at = models.DateTimeField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["case", "clock", "stage", "due_at"],
+                                               name="alert_once")]
+
+    def __str__(self) -> str:
+        return f"{self.case_id} {self.clock} {self.stage}"
+
+
+class Notification(models.Model):
+    """The outbox: written in the transition's transaction, delivered by a Celery task."""
+
+    class Channel(models.TextChoices):
+        INBOX = "inbox", _("站内消息")
+        SMS = "sms", _("短信")
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("待发送")
+        SENT = "sent", _("已发送")
+        FAILED = "failed", _("发送失败")
+
+    dedup_key = models.CharField(max_length=160, unique=True)
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                  on_delete=models.CASCADE, related_name="notifications")
+    recipient_party = models.ForeignKey(Party, null=True, blank=True, on_delete=models.CASCADE,
+                                        related_name="+")
+    case = models.ForeignKey(Case, null=True, blank=True, on_delete=models.CASCADE,
+                             related_name="notifications")
+    kind = models.CharField(max_length=40)
+    title = models.CharField(max_length=200)
+    body = models.TextField()
+    state = models.CharField(max_length=8, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["recipient", "read_at"], name="notification_inbox"),
+            models.Index(fields=["state", "created_at"], name="notification_outbox",
+                         condition=Q(state="pending")),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} -> {self.recipient_id or self.recipient_party_id}"
+
+
+class CaseCodeCounter(models.Model):
+    """The daily sequence behind case codes; incremented with one atomic upsert."""
+
+    prefix = models.CharField(max_length=16, primary_key=True)
+    last = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.prefix}:{self.last}"

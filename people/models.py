@@ -1,0 +1,135 @@
+"""Staff (users and the roles they hold on tree nodes) and residents (parties to cases)."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from grids.models import Region, Unit
+from people.crypto import get_cipher
+from people.fields import EncryptedTextField
+from people.identity import mask_id_number, mask_name, mask_phone
+
+
+class Role(models.TextChoices):
+    CLERK = "clerk", _("窗口受理员")
+    GRID_WORKER = "grid_worker", _("网格员")
+    DISPATCHER = "dispatcher", _("派单员")
+    HANDLER = "handler", _("承办人")
+    SUPERVISOR = "supervisor", _("督办员")
+    LEADER = "leader", _("领导")
+    SYSTEM_ADMIN = "system_admin", _("系统管理员")
+    SECURITY_ADMIN = "security_admin", _("安全管理员")
+    AUDIT_ADMIN = "audit_admin", _("审计管理员")
+
+
+# 三权分立: one person never holds two of the three administrator roles.
+ADMIN_ROLES = frozenset({Role.SYSTEM_ADMIN, Role.SECURITY_ADMIN, Role.AUDIT_ADMIN})
+
+
+class User(AbstractUser):
+    """A member of staff. Residents do not log in; they follow a case by its QR token."""
+
+    full_name = models.CharField(_("姓名"), max_length=64, blank=True)
+    work_number = models.CharField(_("工号"), max_length=32, blank=True, db_index=True)
+    mobile = models.CharField(_("手机号"), max_length=20, blank=True)
+
+    class Meta:
+        verbose_name = _("工作人员")
+        verbose_name_plural = _("工作人员")
+
+    def __str__(self) -> str:
+        return self.full_name or self.username
+
+
+class RoleGrant(models.Model):
+    """A role held on a node of the tree, or in a unit. Scope comes from where it is granted.
+
+    A role on a township covers every village and grid below it; a role in a unit covers the
+    cases assigned to that unit.
+    """
+
+    user = models.ForeignKey(User, verbose_name=_("人员"), on_delete=models.CASCADE,
+                             related_name="grants")
+    role = models.CharField(_("角色"), max_length=32, choices=Role.choices)
+    region = models.ForeignKey(Region, verbose_name=_("区划/网格"), null=True, blank=True,
+                               on_delete=models.PROTECT, related_name="grants")
+    unit = models.ForeignKey(Unit, verbose_name=_("单位"), null=True, blank=True,
+                             on_delete=models.PROTECT, related_name="grants")
+    granted_at = models.DateTimeField(_("授予时间"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("角色授权")
+        verbose_name_plural = _("角色授权")
+        constraints = [
+            models.CheckConstraint(condition=Q(role__in=Role.values), name="grant_role_valid"),
+            models.CheckConstraint(
+                condition=Q(region__isnull=False) | Q(unit__isnull=False),
+                name="grant_has_scope",
+            ),
+            models.UniqueConstraint(
+                fields=["user", "role", "region", "unit"],
+                name="grant_unique",
+                nulls_distinct=False,
+            ),
+        ]
+        indexes = [models.Index(fields=["user", "role"])]
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.get_role_display()} · {self.unit or self.region}"
+
+
+class Party(models.Model):
+    """A resident or organisation that is a party to a case (申请人/被申请人).
+
+    Phone and ID number are ciphertext at rest; ``*_index`` are keyed hashes (blind indexes)
+    that let a clerk find a returning resident without the database ever holding the value.
+    """
+
+    name = models.CharField(_("姓名/名称"), max_length=64)
+    phone = EncryptedTextField(_("联系电话"), blank=True)
+    phone_index = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
+    phone_last4 = models.CharField(max_length=4, blank=True, editable=False)
+    id_number = EncryptedTextField(_("身份证号码"), blank=True)
+    id_number_index = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
+    address = EncryptedTextField(_("住址"), blank=True)
+    region = models.ForeignKey(Region, verbose_name=_("所在区划"), null=True, blank=True,
+                               on_delete=models.PROTECT, related_name="+")
+    is_organisation = models.BooleanField(_("单位/组织"), default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("当事人")
+        verbose_name_plural = _("当事人")
+        constraints = [
+            # One record per ID number; parties without one are matched by phone and name.
+            models.UniqueConstraint(fields=["id_number_index"],
+                                    condition=~Q(id_number_index=""),
+                                    name="party_unique_id_number"),
+        ]
+
+    def __str__(self) -> str:
+        return self.masked_name
+
+    @property
+    def masked_name(self) -> str:
+        return self.name if self.is_organisation else mask_name(self.name)
+
+    @property
+    def masked_phone(self) -> str:
+        return mask_phone(self.phone)
+
+    @property
+    def masked_id_number(self) -> str:
+        return mask_id_number(self.id_number)
+
+
+def phone_index(phone: str) -> str:
+    return get_cipher().blind_index(phone, purpose="phone") if phone else ""
+
+
+def id_number_index(id_number: str) -> str:
+    return get_cipher().blind_index(id_number, purpose="id_number") if id_number else ""

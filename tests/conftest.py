@@ -1,0 +1,57 @@
+"""The persona set: two townships of one county, a county bureau, and the people in them.
+
+alice  - counter clerk of township A (兴隆台镇)
+bob    - counter clerk of township B (河西街道)
+carol  - handler in the county housing bureau (住建局), a department of the county
+dave   - supervisor at the county centre
+erin   - dispatcher of township A
+admin  - county system administrator
+The anonymous resident is the test client with no login.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from grids.models import Level
+from people.models import Role
+from tests import factories as f
+
+
+@pytest.fixture
+def tree(db):
+    county = f.region("139901000000", "青禾县", Level.COUNTY)
+    town_a = f.region("139901101000", "兴隆台镇", Level.TOWNSHIP, county)
+    town_b = f.region("139901102000", "河西街道", Level.TOWNSHIP, county)
+    village_a1 = f.region("139901101201", "东关村", Level.VILLAGE, town_a)
+    village_a2 = f.region("139901101202", "西关村", Level.VILLAGE, town_a)
+    village_b1 = f.region("139901102001", "滨河社区", Level.VILLAGE, town_b)
+    grid_a1 = f.region("139901101201001", "东关村第一网格", Level.GRID, village_a1,
+                       households=380)
+    grid_b1 = f.region("139901102001001", "滨河社区第一网格", Level.GRID, village_b1,
+                       households=420)
+    return SimpleNamespace(
+        county=county, town_a=town_a, town_b=town_b, village_a1=village_a1,
+        village_a2=village_a2, village_b1=village_b1, grid_a1=grid_a1, grid_b1=grid_b1,
+        county_centre=f.centre(county), centre_a=f.centre(town_a), centre_b=f.centre(town_b),
+        centre_a1=f.centre(village_a1),
+        housing=f.unit("县住建局", county), police_a=f.unit("兴隆台派出所", town_a),
+        justice_a=f.unit("兴隆台司法所", town_a),
+    )
+
+
+@pytest.fixture
+def people(tree):
+    return SimpleNamespace(
+        alice=f.user("alice", role=Role.CLERK, region=tree.town_a, full_name="窗口甲",
+                     work_number="A001"),
+        bob=f.user("bob", role=Role.CLERK, region=tree.town_b, full_name="窗口乙",
+                   work_number="B001"),
+        carol=f.user("carol", role=Role.HANDLER, unit=tree.housing, full_name="住建承办"),
+        dave=f.user("dave", role=Role.SUPERVISOR, region=tree.county, full_name="县督办"),
+        erin=f.user("erin", role=Role.DISPATCHER, region=tree.town_a, full_name="镇派单"),
+        admin=f.user("admin", role=Role.SYSTEM_ADMIN, region=tree.county, is_staff=True,
+                     is_superuser=True, full_name="系统管理员"),
+    )
