@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from dispatch.states import OPEN_STATUSES, Action, Channel, Grade, Satisfaction, Status
 from grids.models import Level, Region, Unit
@@ -497,3 +498,14 @@ class CaseCodeCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.prefix}:{self.last}"
+
+
+# django-guardian with direct foreign keys (generic grants grow slow and can leak to a new row
+# that reuses a primary key): explicit per-case grants, e.g. to a department summoned to help.
+
+class CaseUserObjectPermission(UserObjectPermissionBase):
+    content_object = models.ForeignKey(Case, on_delete=models.CASCADE)
+
+
+class CaseGroupObjectPermission(GroupObjectPermissionBase):
+    content_object = models.ForeignKey(Case, on_delete=models.CASCADE)
