@@ -186,6 +186,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
     if CELERY_BROKER_URL.startswith("filesystem://")
     else {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
 )
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    # The transport needs its folders; web (publisher) and worker (consumer) both start here.
+    for _folder in {CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"],
+                    CELERY_BROKER_TRANSPORT_OPTIONS["processed_folder"]}:
+        Path(_folder).mkdir(parents=True, exist_ok=True)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
