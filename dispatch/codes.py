@@ -17,8 +17,7 @@ from people.identity import mod11_2_check
 
 def is_valid_code(code: str) -> bool:
     code = code.strip().upper()
-    return (len(code) == 20 and code[:19].isdigit()
-            and mod11_2_check(code[:19]) == code[19])
+    return len(code) == 20 and code[:19].isdigit() and mod11_2_check(code[:19]) == code[19]
 
 
 def next_sequence(prefix: str) -> int:

@@ -10,30 +10,75 @@ from dataclasses import dataclass
 from dispatch.models import Case, CaseEvent
 
 
-def event_digest(*, prev_hash: str, case_code: str, seq: int, action: str, from_status: str,
-                 to_status: str, actor_id: int | None, actor_unit_id: int | None, at_iso: str,
-                 note: str, is_public: bool, data: dict) -> str:
+def event_digest(
+    *,
+    prev_hash: str,
+    case_code: str,
+    seq: int,
+    action: str,
+    from_status: str,
+    to_status: str,
+    actor_id: int | None,
+    actor_unit_id: int | None,
+    at_iso: str,
+    note: str,
+    is_public: bool,
+    data: dict,
+) -> str:
     payload = json.dumps(
-        [prev_hash, case_code, seq, action, from_status, to_status, actor_id, actor_unit_id,
-         at_iso, note, is_public, data],
-        ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str,
+        [
+            prev_hash,
+            case_code,
+            seq,
+            action,
+            from_status,
+            to_status,
+            actor_id,
+            actor_unit_id,
+            at_iso,
+            note,
+            is_public,
+            data,
+        ],
+        ensure_ascii=False,
+        sort_keys=True,
+        separators=(",", ":"),
+        default=str,
     )
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
 def _digest_of(event: CaseEvent, case_code: str) -> str:
     return event_digest(
-        prev_hash=event.prev_hash, case_code=case_code, seq=event.seq, action=event.action,
-        from_status=event.from_status, to_status=event.to_status, actor_id=event.actor_id,
-        actor_unit_id=event.actor_unit_id, at_iso=event.at.astimezone(dt.UTC).isoformat(), note=event.note,
-        is_public=event.is_public, data=event.data,
+        prev_hash=event.prev_hash,
+        case_code=case_code,
+        seq=event.seq,
+        action=event.action,
+        from_status=event.from_status,
+        to_status=event.to_status,
+        actor_id=event.actor_id,
+        actor_unit_id=event.actor_unit_id,
+        at_iso=event.at.astimezone(dt.UTC).isoformat(),
+        note=event.note,
+        is_public=event.is_public,
+        data=event.data,
     )
 
 
-def append_event(*, case: Case, action: str, at, actor=None, actor_unit=None,
-                 from_status: str = "", to_status: str = "", note: str = "",
-                 is_public: bool = False, public_unit_name: str = "",
-                 data: dict | None = None) -> CaseEvent:
+def append_event(
+    *,
+    case: Case,
+    action: str,
+    at,
+    actor=None,
+    actor_unit=None,
+    from_status: str = "",
+    to_status: str = "",
+    note: str = "",
+    is_public: bool = False,
+    public_unit_name: str = "",
+    data: dict | None = None,
+) -> CaseEvent:
     """Append one event. The caller holds the case row lock (or just created the case).
 
     ``case.event_count`` and ``case.last_event_hash`` are updated in memory; the caller saves
@@ -42,9 +87,19 @@ def append_event(*, case: Case, action: str, at, actor=None, actor_unit=None,
     data = data or {}
     seq = case.event_count + 1
     event = CaseEvent(
-        case=case, seq=seq, action=action, from_status=from_status, to_status=to_status,
-        actor=actor, actor_unit=actor_unit, at=at, note=note, is_public=is_public,
-        public_unit_name=public_unit_name, data=data, prev_hash=case.last_event_hash,
+        case=case,
+        seq=seq,
+        action=action,
+        from_status=from_status,
+        to_status=to_status,
+        actor=actor,
+        actor_unit=actor_unit,
+        at=at,
+        note=note,
+        is_public=is_public,
+        public_unit_name=public_unit_name,
+        data=data,
+        prev_hash=case.last_event_hash,
     )
     # Round-trip the data through JSON so the digest sees what the database will return.
     event.data = json.loads(json.dumps(data, ensure_ascii=False, default=str))

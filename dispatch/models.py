@@ -28,8 +28,14 @@ class Category(models.Model):
 
     code = models.SlugField(_("编码"), max_length=48, unique=True)
     name = models.CharField(_("名称"), max_length=48)
-    parent = models.ForeignKey("self", verbose_name=_("上级分类"), null=True, blank=True,
-                               on_delete=models.PROTECT, related_name="children")
+    parent = models.ForeignKey(
+        "self",
+        verbose_name=_("上级分类"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="children",
+    )
     kind = models.CharField(_("类型"), max_length=16, choices=CategoryKind.choices)
     pinyin_initials = models.CharField(max_length=48, blank=True, db_index=True, editable=False)
     sort = models.PositiveSmallIntegerField(_("排序"), default=0)
@@ -55,18 +61,28 @@ class DeadlineProfile(models.Model):
 
     name = models.CharField(_("名称"), max_length=48, unique=True)
     sign_amount = models.PositiveIntegerField(_("签收时限"))
-    sign_unit = models.CharField(_("签收时限单位"), max_length=16, choices=DeadlineUnit.choices,
-                                 default=DeadlineUnit.WORKING_HOURS)
+    sign_unit = models.CharField(
+        _("签收时限单位"),
+        max_length=16,
+        choices=DeadlineUnit.choices,
+        default=DeadlineUnit.WORKING_HOURS,
+    )
     reply_amount = models.PositiveIntegerField(_("告知时限"))
-    reply_unit = models.CharField(_("告知时限单位"), max_length=16,
-                                  choices=DeadlineUnit.choices, default=DeadlineUnit.WORKING_DAYS)
+    reply_unit = models.CharField(
+        _("告知时限单位"),
+        max_length=16,
+        choices=DeadlineUnit.choices,
+        default=DeadlineUnit.WORKING_DAYS,
+    )
     complete_amount = models.PositiveIntegerField(_("办结时限"))
-    complete_unit = models.CharField(_("办结时限单位"), max_length=16,
-                                     choices=DeadlineUnit.choices,
-                                     default=DeadlineUnit.WORKING_DAYS)
+    complete_unit = models.CharField(
+        _("办结时限单位"),
+        max_length=16,
+        choices=DeadlineUnit.choices,
+        default=DeadlineUnit.WORKING_DAYS,
+    )
     # 黄灯 at this share of the allowed time; 红灯 at the deadline.
-    warn_ratio = models.DecimalField(_("黄灯预警比例"), max_digits=3, decimal_places=2,
-                                     default=0.8)
+    warn_ratio = models.DecimalField(_("黄灯预警比例"), max_digits=3, decimal_places=2, default=0.8)
     # Escalation tiers after the deadline: unit head, then the upper level's supervisor.
     tier1_after_hours = models.PositiveIntegerField(_("一级升级(小时)"), default=0)
     tier2_after_hours = models.PositiveIntegerField(_("二级升级(小时)"), default=24)
@@ -87,19 +103,31 @@ class RoutingRule(models.Model):
     broken by ``priority``.
     """
 
-    category = models.ForeignKey(Category, verbose_name=_("分类"), null=True, blank=True,
-                                 on_delete=models.CASCADE, help_text=_("留空表示任意分类"))
-    region = models.ForeignKey(Region, verbose_name=_("适用区域(含下级)"),
-                               on_delete=models.CASCADE)
-    grade = models.CharField(_("等级"), max_length=16, choices=Grade.choices, blank=True,
-                             help_text=_("留空表示任意等级"))
+    category = models.ForeignKey(
+        Category,
+        verbose_name=_("分类"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        help_text=_("留空表示任意分类"),
+    )
+    region = models.ForeignKey(Region, verbose_name=_("适用区域(含下级)"), on_delete=models.CASCADE)
+    grade = models.CharField(
+        _("等级"), max_length=16, choices=Grade.choices, blank=True, help_text=_("留空表示任意等级")
+    )
     handling_level = models.CharField(_("承办层级"), max_length=16, choices=Level.choices)
-    unit = models.ForeignKey(Unit, verbose_name=_("承办单位"), null=True, blank=True,
-                             on_delete=models.PROTECT,
-                             help_text=_("留空表示事发地该层级的综治中心"))
+    unit = models.ForeignKey(
+        Unit,
+        verbose_name=_("承办单位"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        help_text=_("留空表示事发地该层级的综治中心"),
+    )
     auto_dispatch = models.BooleanField(_("自动派单"), default=False)
-    profile = models.ForeignKey(DeadlineProfile, verbose_name=_("时限方案"),
-                                on_delete=models.PROTECT)
+    profile = models.ForeignKey(
+        DeadlineProfile, verbose_name=_("时限方案"), on_delete=models.PROTECT
+    )
     priority = models.SmallIntegerField(_("优先级"), default=0)
     is_active = models.BooleanField(_("启用"), default=True)
 
@@ -136,42 +164,72 @@ class Case(models.Model):
     intake_key = models.UUIDField(null=True, blank=True, unique=True, editable=False)
 
     channel = models.CharField(_("来源渠道"), max_length=16, choices=Channel.choices)
-    category = models.ForeignKey(Category, verbose_name=_("分类"), on_delete=models.PROTECT,
-                                 related_name="+")
-    grade = models.CharField(_("等级"), max_length=16, choices=Grade.choices,
-                             default=Grade.ORDINARY)
+    category = models.ForeignKey(
+        Category, verbose_name=_("分类"), on_delete=models.PROTECT, related_name="+"
+    )
+    grade = models.CharField(
+        _("等级"), max_length=16, choices=Grade.choices, default=Grade.ORDINARY
+    )
     summary = models.CharField(_("诉求摘要"), max_length=200)
     narrative = models.TextField(_("详细情况"), blank=True)
-    region = models.ForeignKey(Region, verbose_name=_("事发地"), on_delete=models.PROTECT,
-                               related_name="+")
+    region = models.ForeignKey(
+        Region, verbose_name=_("事发地"), on_delete=models.PROTECT, related_name="+"
+    )
     address_detail = models.CharField(_("详细地点"), max_length=200, blank=True)
     latitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
     longitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
     # A complaint about a government unit: that unit never handles nor sees the case.
-    accused_unit = models.ForeignKey(Unit, verbose_name=_("被投诉单位"), null=True, blank=True,
-                                     on_delete=models.PROTECT, related_name="+")
+    accused_unit = models.ForeignKey(
+        Unit,
+        verbose_name=_("被投诉单位"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
     parties = models.ManyToManyField(Party, through="CaseParty", related_name="cases")
-    linked_to = models.ForeignKey("self", verbose_name=_("关联案件"), null=True, blank=True,
-                                  on_delete=models.SET_NULL, related_name="linked_requests")
+    linked_to = models.ForeignKey(
+        "self",
+        verbose_name=_("关联案件"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="linked_requests",
+    )
 
-    status = models.CharField(_("状态"), max_length=16, choices=Status.choices,
-                              default=Status.REPORTED)
+    status = models.CharField(
+        _("状态"), max_length=16, choices=Status.choices, default=Status.REPORTED
+    )
     # The centre that holds the case (registers, dispatches, verifies); changes on escalation
     # and delegation. ``owner_level`` is denormalised for the dashboard's level split.
-    owner_unit = models.ForeignKey(Unit, verbose_name=_("受理中心"), on_delete=models.PROTECT,
-                                   related_name="+")
+    owner_unit = models.ForeignKey(
+        Unit, verbose_name=_("受理中心"), on_delete=models.PROTECT, related_name="+"
+    )
     owner_level = models.CharField(max_length=16, choices=Level.choices)
     # The lead handling unit (主办) while assigned; assisting units are Assignment rows.
-    lead_unit = models.ForeignKey(Unit, verbose_name=_("承办单位"), null=True, blank=True,
-                                  on_delete=models.PROTECT, related_name="+")
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("受理人"),
-                                   null=True, blank=True, on_delete=models.PROTECT,
-                                   related_name="+")
-    profile = models.ForeignKey(DeadlineProfile, null=True, blank=True,
-                                on_delete=models.PROTECT, related_name="+")
+    lead_unit = models.ForeignKey(
+        Unit,
+        verbose_name=_("承办单位"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("受理人"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    profile = models.ForeignKey(
+        DeadlineProfile, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     needs_routing = models.BooleanField(_("待人工派单"), default=False)
-    suggested_unit = models.ForeignKey(Unit, null=True, blank=True, on_delete=models.SET_NULL,
-                                       related_name="+")
+    suggested_unit = models.ForeignKey(
+        Unit, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     is_flagged = models.BooleanField(_("挂牌督办"), default=False)
     reject_reason = models.TextField(_("不予受理理由"), blank=True)
     referral = models.CharField(_("引导去向"), max_length=200, blank=True)
@@ -203,12 +261,14 @@ class Case(models.Model):
     closed_level = models.CharField(max_length=16, choices=Level.choices, blank=True)
     closed_on_time = models.BooleanField(null=True, blank=True)
     carried_out = models.BooleanField(_("落实到位"), null=True, blank=True)
-    resident_rating = models.PositiveSmallIntegerField(_("群众评价"), null=True, blank=True,
-                                                       choices=Satisfaction.choices)
+    resident_rating = models.PositiveSmallIntegerField(
+        _("群众评价"), null=True, blank=True, choices=Satisfaction.choices
+    )
     resident_comment = models.CharField(_("评价意见"), max_length=500, blank=True)
     rated_at = models.DateTimeField(null=True, blank=True)
     followup_satisfaction = models.PositiveSmallIntegerField(
-        _("回访满意度"), null=True, blank=True, choices=Satisfaction.choices)
+        _("回访满意度"), null=True, blank=True, choices=Satisfaction.choices
+    )
     followed_up_at = models.DateTimeField(null=True, blank=True)
     resident_urged_at = models.DateTimeField(null=True, blank=True)
 
@@ -222,11 +282,11 @@ class Case(models.Model):
         verbose_name_plural = _("案件")
         ordering = ["-reported_at"]
         constraints = [
-            models.CheckConstraint(condition=Q(status__in=Status.values),
-                                   name="case_status_valid"),
+            models.CheckConstraint(condition=Q(status__in=Status.values), name="case_status_valid"),
             models.CheckConstraint(condition=Q(grade__in=Grade.values), name="case_grade_valid"),
-            models.CheckConstraint(condition=Q(channel__in=Channel.values),
-                                   name="case_channel_valid"),
+            models.CheckConstraint(
+                condition=Q(channel__in=Channel.values), name="case_channel_valid"
+            ),
             models.CheckConstraint(
                 condition=Q(resident_rating__isnull=True) | Q(resident_rating__range=(1, 5)),
                 name="case_rating_range",
@@ -243,8 +303,11 @@ class Case(models.Model):
             models.Index(fields=["region", "reported_at"], name="case_region_reported"),
             models.Index(fields=["reported_at"], name="case_reported"),
             models.Index(fields=["closed_at"], name="case_closed"),
-            models.Index(fields=["warn_at"], name="case_warn_open",
-                         condition=Q(status__in=sorted(OPEN_STATUSES))),
+            models.Index(
+                fields=["warn_at"],
+                name="case_warn_open",
+                condition=Q(status__in=sorted(OPEN_STATUSES)),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -275,8 +338,9 @@ class CaseParty(models.Model):
         verbose_name = _("案件当事人")
         verbose_name_plural = _("案件当事人")
         ordering = ["sort"]
-        constraints = [models.UniqueConstraint(fields=["case", "party", "role"],
-                                               name="case_party_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["case", "party", "role"], name="case_party_unique")
+        ]
 
     def __str__(self) -> str:
         return f"{self.case} {self.get_role_display()}"
@@ -294,10 +358,12 @@ class CaseEvent(models.Model):
     action = models.CharField(max_length=40, choices=Action.choices)
     from_status = models.CharField(max_length=16, choices=Status.choices, blank=True)
     to_status = models.CharField(max_length=16, choices=Status.choices, blank=True)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                              on_delete=models.PROTECT, related_name="+")
-    actor_unit = models.ForeignKey(Unit, null=True, blank=True, on_delete=models.PROTECT,
-                                   related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    actor_unit = models.ForeignKey(
+        Unit, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     # For the resident's timeline: which unit acted, never which person.
     public_unit_name = models.CharField(max_length=64, blank=True)
     at = models.DateTimeField(db_index=True)
@@ -339,26 +405,33 @@ class Assignment(models.Model):
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="assignments")
     unit = models.ForeignKey(Unit, on_delete=models.PROTECT, related_name="assignments")
     role = models.CharField(max_length=8, choices=AssignmentRole.choices)
-    status = models.CharField(max_length=16, choices=AssignmentStatus.choices,
-                              default=AssignmentStatus.PENDING)
-    assigned_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                    on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(
+        max_length=16, choices=AssignmentStatus.choices, default=AssignmentStatus.PENDING
+    )
+    assigned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     assigned_at = models.DateTimeField()
     signed_at = models.DateTimeField(null=True, blank=True)
-    signed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                  on_delete=models.PROTECT, related_name="+")
+    signed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     finished_at = models.DateTimeField(null=True, blank=True)
     note = models.TextField(blank=True)
 
     class Meta:
         constraints = [
             # At most one live lead per case; one live task per unit per case.
-            models.UniqueConstraint(fields=["case"], condition=Q(role="lead",
-                                    status__in=["pending", "signed"]),
-                                    name="assignment_one_live_lead"),
-            models.UniqueConstraint(fields=["case", "unit"],
-                                    condition=Q(status__in=["pending", "signed"]),
-                                    name="assignment_one_live_per_unit"),
+            models.UniqueConstraint(
+                fields=["case"],
+                condition=Q(role="lead", status__in=["pending", "signed"]),
+                name="assignment_one_live_lead",
+            ),
+            models.UniqueConstraint(
+                fields=["case", "unit"],
+                condition=Q(status__in=["pending", "signed"]),
+                name="assignment_one_live_per_unit",
+            ),
         ]
         indexes = [models.Index(fields=["unit", "status"], name="assignment_unit_status")]
 
@@ -368,15 +441,17 @@ class Assignment(models.Model):
 
 class Attachment(models.Model):
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="attachments")
-    event = models.ForeignKey(CaseEvent, null=True, blank=True, on_delete=models.PROTECT,
-                              related_name="attachments")
+    event = models.ForeignKey(
+        CaseEvent, null=True, blank=True, on_delete=models.PROTECT, related_name="attachments"
+    )
     file = models.FileField(upload_to="attachments/%Y/%m/")
     original_name = models.CharField(max_length=200)
     content_type = models.CharField(max_length=100)
     size = models.PositiveIntegerField()
     sha256 = models.CharField(max_length=64)
-    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                    on_delete=models.PROTECT, related_name="+")
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     uploaded_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -404,17 +479,23 @@ class PendingRequest(models.Model):
     state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
     reason = models.TextField()
     days = models.PositiveSmallIntegerField(null=True, blank=True)
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
-                                     related_name="+")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
     requested_at = models.DateTimeField()
-    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                   on_delete=models.PROTECT, related_name="+")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     decided_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["case", "kind"],
-                                               condition=Q(state="pending"),
-                                               name="one_pending_request_per_kind")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["case", "kind"],
+                condition=Q(state="pending"),
+                name="one_pending_request_per_kind",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.case_id} {self.kind} {self.state}"
@@ -442,8 +523,9 @@ class Alert(models.Model):
     created_at = models.DateTimeField()
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["case", "clock", "stage", "due_at"],
-                                               name="alert_once")]
+        constraints = [
+            models.UniqueConstraint(fields=["case", "clock", "stage", "due_at"], name="alert_once")
+        ]
 
     def __str__(self) -> str:
         return f"{self.case_id} {self.clock} {self.stage}"
@@ -463,12 +545,19 @@ class Notification(models.Model):
 
     dedup_key = models.CharField(max_length=160, unique=True)
     channel = models.CharField(max_length=8, choices=Channel.choices)
-    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                  on_delete=models.CASCADE, related_name="notifications")
-    recipient_party = models.ForeignKey(Party, null=True, blank=True, on_delete=models.CASCADE,
-                                        related_name="+")
-    case = models.ForeignKey(Case, null=True, blank=True, on_delete=models.CASCADE,
-                             related_name="notifications")
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="notifications",
+    )
+    recipient_party = models.ForeignKey(
+        Party, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    case = models.ForeignKey(
+        Case, null=True, blank=True, on_delete=models.CASCADE, related_name="notifications"
+    )
     kind = models.CharField(max_length=40)
     title = models.CharField(max_length=200)
     body = models.TextField()
@@ -482,8 +571,11 @@ class Notification(models.Model):
     class Meta:
         indexes = [
             models.Index(fields=["recipient", "read_at"], name="notification_inbox"),
-            models.Index(fields=["state", "created_at"], name="notification_outbox",
-                         condition=Q(state="pending")),
+            models.Index(
+                fields=["state", "created_at"],
+                name="notification_outbox",
+                condition=Q(state="pending"),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -502,6 +594,7 @@ class CaseCodeCounter(models.Model):
 
 # django-guardian with direct foreign keys (generic grants grow slow and can leak to a new row
 # that reuses a primary key): explicit per-case grants, e.g. to a department summoned to help.
+
 
 class CaseUserObjectPermission(UserObjectPermissionBase):
     content_object = models.ForeignKey(Case, on_delete=models.CASCADE)

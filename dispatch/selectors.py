@@ -31,8 +31,11 @@ def cases_visible_to(user: User) -> QuerySet[Case]:
     if unit_ids:
         cond |= Q(owner_unit_id__in=unit_ids) | Q(lead_unit_id__in=unit_ids)
         cond |= Exists(Assignment.objects.filter(case=OuterRef("pk"), unit_id__in=unit_ids))
-    cond |= Exists(CaseUserObjectPermission.objects.filter(
-        content_object=OuterRef("pk"), user=user, permission__codename="view_case"))
+    cond |= Exists(
+        CaseUserObjectPermission.objects.filter(
+            content_object=OuterRef("pk"), user=user, permission__codename="view_case"
+        )
+    )
     qs = Case.objects.filter(cond)
     if unit_ids:
         qs = qs.exclude(accused_unit_id__in=unit_ids)
@@ -50,8 +53,9 @@ def _outermost(paths: set[str]) -> list[str]:
 
 def case_for(user: User, *, code: str | None = None, pk: int | None = None) -> Case:
     """Fetch one case through the scope; anything not visible is a plain 404."""
-    qs = cases_visible_to(user).select_related("category__parent", "region", "owner_unit",
-                                               "lead_unit")
+    qs = cases_visible_to(user).select_related(
+        "category__parent", "region", "owner_unit", "lead_unit"
+    )
     try:
         if code is not None:
             return qs.get(code=code)

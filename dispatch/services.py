@@ -84,27 +84,52 @@ def apply_transition(
         case.status = new
         update_fields.add("status")
     event = append_event(
-        case=case, action=action, at=now, actor=actor, actor_unit=actor_unit,
-        from_status=old, to_status=new, note=note, is_public=is_public,
-        public_unit_name=public_unit_name, data=data,
+        case=case,
+        action=action,
+        at=now,
+        actor=actor,
+        actor_unit=actor_unit,
+        from_status=old,
+        to_status=new,
+        note=note,
+        is_public=is_public,
+        public_unit_name=public_unit_name,
+        data=data,
     )
     case.save(update_fields=sorted(update_fields))
     return event
 
 
-def record_event(case: Case, *, action: Action, actor: User | None, now: dt.datetime,
-                 actor_unit: Unit | None = None, note: str = "", is_public: bool = False,
-                 public_unit_name: str = "", data: dict | None = None,
-                 fields: dict | None = None):
+def record_event(
+    case: Case,
+    *,
+    action: Action,
+    actor: User | None,
+    now: dt.datetime,
+    actor_unit: Unit | None = None,
+    note: str = "",
+    is_public: bool = False,
+    public_unit_name: str = "",
+    data: dict | None = None,
+    fields: dict | None = None,
+):
     """An event that does not move the step (urging, progress, ratings). Case locked by caller."""
     update_fields = {"event_count", "last_event_hash", "updated_at"}
     for name, value in (fields or {}).items():
         setattr(case, name, value)
         update_fields.add(name)
     event = append_event(
-        case=case, action=action, at=now, actor=actor, actor_unit=actor_unit,
-        from_status=case.status, to_status=case.status, note=note, is_public=is_public,
-        public_unit_name=public_unit_name, data=data,
+        case=case,
+        action=action,
+        at=now,
+        actor=actor,
+        actor_unit=actor_unit,
+        from_status=case.status,
+        to_status=case.status,
+        note=note,
+        is_public=is_public,
+        public_unit_name=public_unit_name,
+        data=data,
     )
     case.save(update_fields=sorted(update_fields))
     return event
@@ -169,8 +194,14 @@ def create_case(
                 for i, (party, role) in enumerate(parties)
             )
             append_event(
-                case=case, action=Action.REPORTED, at=now, actor=actor, actor_unit=owner_unit,
-                to_status=Status.REPORTED, is_public=True, public_unit_name=owner_unit.name,
+                case=case,
+                action=Action.REPORTED,
+                at=now,
+                actor=actor,
+                actor_unit=owner_unit,
+                to_status=Status.REPORTED,
+                is_public=True,
+                public_unit_name=owner_unit.name,
                 data={"channel": channel},
             )
             case.save(update_fields=["event_count", "last_event_hash"])
@@ -203,8 +234,14 @@ def register_case(
         if grade is not None:
             fields["grade"] = grade
         apply_transition(
-            case, action=Action.REGISTERED, actor=actor, now=now, actor_unit=case.owner_unit,
-            is_public=True, public_unit_name=case.owner_unit.name, fields=fields,
+            case,
+            action=Action.REGISTERED,
+            actor=actor,
+            now=now,
+            actor_unit=case.owner_unit,
+            is_public=True,
+            public_unit_name=case.owner_unit.name,
+            fields=fields,
             expected_status=expected_status,
         )
         _after_commit_route(case)
@@ -234,8 +271,14 @@ def reject_case(
     with transaction.atomic():
         case = lock_case(case)
         apply_transition(
-            case, action=Action.REJECTED, actor=actor, now=now, actor_unit=case.owner_unit,
-            note=reason, is_public=True, public_unit_name=case.owner_unit.name,
+            case,
+            action=Action.REJECTED,
+            actor=actor,
+            now=now,
+            actor_unit=case.owner_unit,
+            note=reason,
+            is_public=True,
+            public_unit_name=case.owner_unit.name,
             data={"referral": referral.strip()},
             fields={"reject_reason": reason, "referral": referral.strip(), "closed_at": now},
         )
@@ -247,6 +290,11 @@ def reissue_tracking_token(*, case: Case, actor: User, now: dt.datetime | None =
     now = now or timezone.now()
     with transaction.atomic():
         case = lock_case(case)
-        record_event(case, action=Action.TOKEN_REISSUED, actor=actor, now=now,
-                     fields={"tracking_token": new_tracking_token()})
+        record_event(
+            case,
+            action=Action.TOKEN_REISSUED,
+            actor=actor,
+            now=now,
+            fields={"tracking_token": new_tracking_token()},
+        )
     return case

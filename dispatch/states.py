@@ -20,13 +20,20 @@ class Status(models.TextChoices):
     REJECTED = "rejected", _("不予受理")
 
 
-OPEN_STATUSES = frozenset({Status.REPORTED, Status.REGISTERED, Status.ASSIGNED,
-                           Status.IN_PROGRESS, Status.FEEDBACK})
+OPEN_STATUSES = frozenset(
+    {Status.REPORTED, Status.REGISTERED, Status.ASSIGNED, Status.IN_PROGRESS, Status.FEEDBACK}
+)
 CLOSED_STATUSES = frozenset({Status.ARCHIVED, Status.REJECTED})
 
 # The six public steps, in order; a case's current step is the index of its status here.
-STEPS: list[Status] = [Status.REPORTED, Status.REGISTERED, Status.ASSIGNED,
-                       Status.IN_PROGRESS, Status.FEEDBACK, Status.ARCHIVED]
+STEPS: list[Status] = [
+    Status.REPORTED,
+    Status.REGISTERED,
+    Status.ASSIGNED,
+    Status.IN_PROGRESS,
+    Status.FEEDBACK,
+    Status.ARCHIVED,
+]
 
 
 class Action(models.TextChoices):
@@ -77,11 +84,15 @@ TRANSITIONS: dict[Action, tuple[frozenset[Status], Status | None]] = {
     Action.DISPATCHED: (frozenset({Status.REGISTERED}), Status.ASSIGNED),
     Action.SIGNED: (frozenset({Status.ASSIGNED}), Status.IN_PROGRESS),
     Action.RETURNED: (frozenset({Status.ASSIGNED, Status.IN_PROGRESS}), Status.REGISTERED),
-    Action.ESCALATED: (frozenset({Status.REPORTED, Status.REGISTERED, Status.ASSIGNED,
-                                  Status.IN_PROGRESS}), Status.REGISTERED),
+    Action.ESCALATED: (
+        frozenset({Status.REPORTED, Status.REGISTERED, Status.ASSIGNED, Status.IN_PROGRESS}),
+        Status.REGISTERED,
+    ),
     Action.DELEGATED: (frozenset({Status.REGISTERED}), Status.REGISTERED),
-    Action.TRANSFERRED: (frozenset({Status.REPORTED, Status.REGISTERED, Status.ASSIGNED,
-                                    Status.IN_PROGRESS}), Status.REGISTERED),
+    Action.TRANSFERRED: (
+        frozenset({Status.REPORTED, Status.REGISTERED, Status.ASSIGNED, Status.IN_PROGRESS}),
+        Status.REGISTERED,
+    ),
     Action.FEEDBACK: (frozenset({Status.IN_PROGRESS}), Status.FEEDBACK),
     Action.REWORK: (frozenset({Status.FEEDBACK}), Status.IN_PROGRESS),
     Action.ARCHIVED: (frozenset({Status.FEEDBACK}), Status.ARCHIVED),

@@ -9,8 +9,9 @@ class PinyinSearchMixin:
     """Admin search that also matches pinyin initials typed in any case (``xlt`` -> 兴隆台)."""
 
     def get_search_results(self, request, queryset, search_term):
-        return super().get_search_results(request, queryset, search_term.lower()
-                                          if search_term.isascii() else search_term)
+        return super().get_search_results(
+            request, queryset, search_term.lower() if search_term.isascii() else search_term
+        )
 
 
 @admin.register(Region)
@@ -26,8 +27,12 @@ class RegionAdmin(PinyinSearchMixin, admin.ModelAdmin):
         if change and "parent" in form.changed_data:
             services.move_region(region=Region.objects.get(pk=obj.pk), new_parent=obj.parent)
         saved = services.save_region(
-            code=obj.code, name=obj.name, level=obj.level, parent=obj.parent,
-            households=obj.households, boundary=obj.boundary,
+            code=obj.code,
+            name=obj.name,
+            level=obj.level,
+            parent=obj.parent,
+            households=obj.households,
+            boundary=obj.boundary,
         )
         obj.pk, obj.path = saved.pk, saved.path
 
@@ -47,8 +52,12 @@ class UnitAdmin(PinyinSearchMixin, admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         saved = services.save_unit(
-            name=obj.name, kind=obj.kind or self.kinds[0], region=obj.region,
-            stationed=obj.stationed, short_name=obj.short_name, phone=obj.phone,
+            name=obj.name,
+            kind=obj.kind or self.kinds[0],
+            region=obj.region,
+            stationed=obj.stationed,
+            short_name=obj.short_name,
+            phone=obj.phone,
             address=obj.address,
         )
         obj.pk = saved.pk

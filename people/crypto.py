@@ -23,7 +23,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
-TOKEN_PREFIX = "v1"
+TOKEN_PREFIX = "v1"  # noqa: S105 - a format tag, not a secret
 
 
 class FieldCipher(Protocol):

@@ -60,8 +60,9 @@ def normalize_id_number(raw: str, *, today: dt.date | None = None) -> str:
     born = _birth_date(value[6:14])
     today = today or dt.date.today()  # noqa: DTZ011 - a calendar date, not an instant
     if born is None or born > today or born.year < 1880:
-        raise ValidationError(_("身份证号码中的出生日期%(d)s不存在") % {"d": value[6:14]},
-                              code="birth_date")
+        raise ValidationError(
+            _("身份证号码中的出生日期%(d)s不存在") % {"d": value[6:14]}, code="birth_date"
+        )
     if id_check_digit(value[:17]) != value[17]:
         raise ValidationError(_("身份证号码校验位不正确，请核对后重新输入"), code="check_digit")
     return value
@@ -86,9 +87,7 @@ def normalize_phone(raw: str) -> str:
         raise ValidationError(_("电话号码只能包含数字"), code="chars")
     if _MOBILE.match(value) or _LANDLINE.match(value):
         return value
-    raise ValidationError(
-        _("电话号码格式不正确：手机号为11位，固定电话需带区号"), code="format"
-    )
+    raise ValidationError(_("电话号码格式不正确：手机号为11位，固定电话需带区号"), code="format")
 
 
 def mask_name(name: str) -> str:

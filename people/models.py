@@ -51,13 +51,26 @@ class RoleGrant(models.Model):
     cases assigned to that unit.
     """
 
-    user = models.ForeignKey(User, verbose_name=_("人员"), on_delete=models.CASCADE,
-                             related_name="grants")
+    user = models.ForeignKey(
+        User, verbose_name=_("人员"), on_delete=models.CASCADE, related_name="grants"
+    )
     role = models.CharField(_("角色"), max_length=32, choices=Role.choices)
-    region = models.ForeignKey(Region, verbose_name=_("区划/网格"), null=True, blank=True,
-                               on_delete=models.PROTECT, related_name="grants")
-    unit = models.ForeignKey(Unit, verbose_name=_("单位"), null=True, blank=True,
-                             on_delete=models.PROTECT, related_name="grants")
+    region = models.ForeignKey(
+        Region,
+        verbose_name=_("区划/网格"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="grants",
+    )
+    unit = models.ForeignKey(
+        Unit,
+        verbose_name=_("单位"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="grants",
+    )
     granted_at = models.DateTimeField(_("授予时间"), auto_now_add=True)
 
     class Meta:
@@ -95,8 +108,14 @@ class Party(models.Model):
     id_number = EncryptedTextField(_("身份证号码"), blank=True)
     id_number_index = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
     address = EncryptedTextField(_("住址"), blank=True)
-    region = models.ForeignKey(Region, verbose_name=_("所在区划"), null=True, blank=True,
-                               on_delete=models.PROTECT, related_name="+")
+    region = models.ForeignKey(
+        Region,
+        verbose_name=_("所在区划"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
     is_organisation = models.BooleanField(_("单位/组织"), default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -106,9 +125,11 @@ class Party(models.Model):
         verbose_name_plural = _("当事人")
         constraints = [
             # One record per ID number; parties without one are matched by phone and name.
-            models.UniqueConstraint(fields=["id_number_index"],
-                                    condition=~Q(id_number_index=""),
-                                    name="party_unique_id_number"),
+            models.UniqueConstraint(
+                fields=["id_number_index"],
+                condition=~Q(id_number_index=""),
+                name="party_unique_id_number",
+            ),
         ]
 
     def __str__(self) -> str:

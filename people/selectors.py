@@ -28,8 +28,9 @@ def units_for(user: User, *roles: str) -> QuerySet[Unit]:
     return Unit.objects.filter(grants__user=user, grants__role__in=roles).distinct()
 
 
-def staff_with_role(role: str, *, unit: Unit | None = None,
-                    region: Region | None = None) -> QuerySet[User]:
+def staff_with_role(
+    role: str, *, unit: Unit | None = None, region: Region | None = None
+) -> QuerySet[User]:
     cond = Q(grants__role=role)
     if unit is not None:
         cond &= Q(grants__unit=unit) | Q(grants__region=unit.region)

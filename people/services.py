@@ -14,8 +14,9 @@ class PeopleError(Exception):
     """A change to people that the rules refuse; the message is for the user."""
 
 
-def grant_role(*, user: User, role: str, region: Region | None = None,
-               unit: Unit | None = None) -> RoleGrant:
+def grant_role(
+    *, user: User, role: str, region: Region | None = None, unit: Unit | None = None
+) -> RoleGrant:
     """Give ``user`` a role on a node or in a unit (idempotent)."""
     if region is None and unit is None:
         raise PeopleError(_("授权必须指定区划或单位"))
@@ -61,11 +62,17 @@ def save_party(
         with transaction.atomic():
             party = None
             if id_number:
-                party = Party.objects.select_for_update().filter(
-                    id_number_index=values["id_number_index"]).first()
+                party = (
+                    Party.objects.select_for_update()
+                    .filter(id_number_index=values["id_number_index"])
+                    .first()
+                )
             elif phone:
-                party = Party.objects.select_for_update().filter(
-                    phone_index=values["phone_index"], name=name).first()
+                party = (
+                    Party.objects.select_for_update()
+                    .filter(phone_index=values["phone_index"], name=name)
+                    .first()
+                )
             if party is None:
                 try:
                     with transaction.atomic():
@@ -84,8 +91,9 @@ def save_party(
 def find_parties(*, phone: str = "", id_number: str = "") -> list[Party]:
     """Residents matching a phone or ID number exactly, through the blind indexes."""
     if id_number:
-        return list(Party.objects.filter(id_number_index=id_number_index(
-            normalize_id_number(id_number))))
+        return list(
+            Party.objects.filter(id_number_index=id_number_index(normalize_id_number(id_number)))
+        )
     if phone:
         return list(Party.objects.filter(phone_index=phone_index(normalize_phone(phone))))
     return []

@@ -28,16 +28,25 @@ def tree(db):
     village_a1 = f.region("139901101201", "东关村", Level.VILLAGE, town_a)
     village_a2 = f.region("139901101202", "西关村", Level.VILLAGE, town_a)
     village_b1 = f.region("139901102001", "滨河社区", Level.VILLAGE, town_b)
-    grid_a1 = f.region("139901101201001", "东关村第一网格", Level.GRID, village_a1,
-                       households=380)
-    grid_b1 = f.region("139901102001001", "滨河社区第一网格", Level.GRID, village_b1,
-                       households=420)
+    grid_a1 = f.region("139901101201001", "东关村第一网格", Level.GRID, village_a1, households=380)
+    grid_b1 = f.region(
+        "139901102001001", "滨河社区第一网格", Level.GRID, village_b1, households=420
+    )
     return SimpleNamespace(
-        county=county, town_a=town_a, town_b=town_b, village_a1=village_a1,
-        village_a2=village_a2, village_b1=village_b1, grid_a1=grid_a1, grid_b1=grid_b1,
-        county_centre=f.centre(county), centre_a=f.centre(town_a), centre_b=f.centre(town_b),
+        county=county,
+        town_a=town_a,
+        town_b=town_b,
+        village_a1=village_a1,
+        village_a2=village_a2,
+        village_b1=village_b1,
+        grid_a1=grid_a1,
+        grid_b1=grid_b1,
+        county_centre=f.centre(county),
+        centre_a=f.centre(town_a),
+        centre_b=f.centre(town_b),
         centre_a1=f.centre(village_a1),
-        housing=f.unit("县住建局", county), police_a=f.unit("兴隆台派出所", town_a),
+        housing=f.unit("县住建局", county),
+        police_a=f.unit("兴隆台派出所", town_a),
         justice_a=f.unit("兴隆台司法所", town_a),
     )
 
@@ -45,13 +54,21 @@ def tree(db):
 @pytest.fixture
 def people(tree):
     return SimpleNamespace(
-        alice=f.user("alice", role=Role.CLERK, region=tree.town_a, full_name="窗口甲",
-                     work_number="A001"),
-        bob=f.user("bob", role=Role.CLERK, region=tree.town_b, full_name="窗口乙",
-                   work_number="B001"),
+        alice=f.user(
+            "alice", role=Role.CLERK, region=tree.town_a, full_name="窗口甲", work_number="A001"
+        ),
+        bob=f.user(
+            "bob", role=Role.CLERK, region=tree.town_b, full_name="窗口乙", work_number="B001"
+        ),
         carol=f.user("carol", role=Role.HANDLER, unit=tree.housing, full_name="住建承办"),
         dave=f.user("dave", role=Role.SUPERVISOR, region=tree.county, full_name="县督办"),
         erin=f.user("erin", role=Role.DISPATCHER, region=tree.town_a, full_name="镇派单"),
-        admin=f.user("admin", role=Role.SYSTEM_ADMIN, region=tree.county, is_staff=True,
-                     is_superuser=True, full_name="系统管理员"),
+        admin=f.user(
+            "admin",
+            role=Role.SYSTEM_ADMIN,
+            region=tree.county,
+            is_staff=True,
+            is_superuser=True,
+            full_name="系统管理员",
+        ),
     )

@@ -23,33 +23,53 @@ def unit(name: str, region: Region, kind: str = UnitKind.DEPARTMENT, **kw) -> Un
 
 
 def centre(region: Region) -> Unit:
-    return grid_services.save_unit(name=f"{region.name}综治中心", kind=UnitKind.CENTRE,
-                                   region=region, stationed=True, phone="0311-12345678")
+    return grid_services.save_unit(
+        name=f"{region.name}综治中心",
+        kind=UnitKind.CENTRE,
+        region=region,
+        stationed=True,
+        phone="0311-12345678",
+    )
 
 
-def user(username: str | None = None, *, role: str | None = None, region: Region | None = None,
-         unit: Unit | None = None, password: str = "pass-Zz-2026", **kw) -> User:
+def user(
+    username: str | None = None,
+    *,
+    role: str | None = None,
+    region: Region | None = None,
+    unit: Unit | None = None,
+    password: str = "pass-Zz-2026",
+    **kw,
+) -> User:
     username = username or f"user{next(_seq)}"
-    obj = User.objects.create_user(username=username, password=password,
-                                   full_name=kw.pop("full_name", username), **kw)
+    obj = User.objects.create_user(
+        username=username, password=password, full_name=kw.pop("full_name", username), **kw
+    )
     if role:
         people_services.grant_role(user=obj, role=role, region=region, unit=unit)
     return obj
 
 
-def category(code: str = "neighbour", name: str = "邻里纠纷",
-             parent_code: str = "dispute", parent_name: str = "矛盾纠纷",
-             kind: str = CategoryKind.DISPUTE) -> Category:
-    parent, _ = Category.objects.get_or_create(code=parent_code,
-                                               defaults={"name": parent_name, "kind": kind})
-    child, _ = Category.objects.get_or_create(code=code, defaults={"name": name, "kind": kind,
-                                                                   "parent": parent})
+def category(
+    code: str = "neighbour",
+    name: str = "邻里纠纷",
+    parent_code: str = "dispute",
+    parent_name: str = "矛盾纠纷",
+    kind: str = CategoryKind.DISPUTE,
+) -> Category:
+    parent, _ = Category.objects.get_or_create(
+        code=parent_code, defaults={"name": parent_name, "kind": kind}
+    )
+    child, _ = Category.objects.get_or_create(
+        code=code, defaults={"name": name, "kind": kind, "parent": parent}
+    )
     return child
 
 
 def profile(name: str = "一般诉求") -> DeadlineProfile:
     obj, _ = DeadlineProfile.objects.get_or_create(
-        name=name, defaults={"sign_amount": 4, "reply_amount": 3, "complete_amount": 7})
+        name=name, defaults={"sign_amount": 4, "reply_amount": 3, "complete_amount": 7}
+    )
     return obj
 
 

@@ -159,18 +159,27 @@ ATTACHMENT_MAX_BYTES = env_int("ATTACHMENT_MAX_BYTES", 20 * 1024 * 1024)
 
 _cache_url = env_str("CACHE_URL", "")
 if _cache_url.startswith(("redis://", "rediss://")):
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                          "LOCATION": _cache_url}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": _cache_url,
+        }
+    }
 elif _cache_url == "":
     # Web and worker are separate processes; a file cache is the embedded store both can see,
     # so the worker's invalidations reach the web process.
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-                          "LOCATION": str(VAR_DIR / "cache")}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+        }
+    }
 elif _cache_url == "locmem://":
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 else:
-    raise ImproperlyConfigured(f"CACHE_URL must be redis://, rediss://, locmem:// or empty, "
-                               f"got {_cache_url!r}")
+    raise ImproperlyConfigured(
+        f"CACHE_URL must be redis://, rediss://, locmem:// or empty, got {_cache_url!r}"
+    )
 
 # Celery. The default broker is kombu's filesystem transport: a real worker and beat run with no
 # server. Production points CELERY_BROKER_URL at Redis.
@@ -188,8 +197,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
 )
 if CELERY_BROKER_URL.startswith("filesystem://"):
     # The transport needs its folders; web (publisher) and worker (consumer) both start here.
-    for _folder in {CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"],
-                    CELERY_BROKER_TRANSPORT_OPTIONS["processed_folder"]}:
+    for _folder in {
+        CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"],
+        CELERY_BROKER_TRANSPORT_OPTIONS["processed_folder"],
+    }:
         Path(_folder).mkdir(parents=True, exist_ok=True)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
@@ -220,9 +231,9 @@ SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool(
-    "BEHIND_TLS_PROXY", False
-) else None
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY", False) else None
+)
 
 LOGGING = {
     "version": 1,

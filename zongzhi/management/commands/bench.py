@@ -14,7 +14,7 @@ WORKLOADS = {
 
 
 class Command(BaseCommand):
-    help = "运行性能基准并打印结果 (workloads: %s)" % ", ".join(WORKLOADS)
+    help = f"运行性能基准并打印结果 (workloads: {', '.join(WORKLOADS)})"
 
     def add_arguments(self, parser):
         parser.add_argument("workloads", nargs="*", help="默认运行全部")
