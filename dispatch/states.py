@@ -74,6 +74,7 @@ class Action(models.TextChoices):
     FOLLOWED_UP = "case.followed_up", _("回访")
     TOKEN_REISSUED = "case.token_reissued", _("补发查询码")
     LINKED = "case.linked", _("合并诉求")
+    SUMMONED = "case.summoned", _("吹哨报到")
 
 
 # from-states for each action that changes state, and the state it leads to. ``None`` as the
