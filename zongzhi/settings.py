@@ -142,6 +142,9 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "staticfiles"
+if DEBUG:
+    # WhiteNoise serves from the finders in development but still scans STATIC_ROOT.
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
@@ -242,3 +245,11 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
+
+# Deadlines and notifications (dispatch.calendar, dispatch.sms).
+# Office hours that a clock counted in working hours runs in, local time, on working days.
+WORKING_HOURS = env_list("WORKING_HOURS", ["09:00-12:00", "13:30-17:30"])
+SMS_BACKEND = env_str("SMS_BACKEND", "dispatch.sms.LogBackend")
+SMS_GATEWAY_URL = env_str("SMS_GATEWAY_URL", "")
+SMS_GATEWAY_TIMEOUT = env_int("SMS_GATEWAY_TIMEOUT", 5)
+SMS_SIGNATURE = env_str("SMS_SIGNATURE", "【综治中心】")
