@@ -3,7 +3,6 @@
 import os
 
 from celery import Celery
-from celery.schedules import crontab
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "zongzhi.settings")
 
@@ -18,9 +17,5 @@ app.conf.beat_schedule = {
     "deliver-pending-notifications": {
         "task": "dispatch.tasks.deliver_pending_notifications",
         "schedule": 60.0,
-    },
-    "refresh-dashboard-rollups": {
-        "task": "dispatch.tasks.refresh_rollups",
-        "schedule": crontab(minute="*/5"),
     },
 }
