@@ -253,3 +253,62 @@ def add_working_time(start: dt.datetime, amount: dt.timedelta, *, mode: str) -> 
         return start + amount
     windows = _workday_windows if mode == DAYS else _windows
     return _add_in_windows(start, amount, windows, _Days())
+
+
+# --- seeding from the chinesecalendar package -------------------------------------------------
+
+# The package names holidays in English; the calendar shows them in Chinese.
+HOLIDAY_NAMES = {
+    "New Year's Day": "元旦",
+    "Spring Festival": "春节",
+    "Tomb-sweeping Day": "清明节",
+    "Labour Day": "劳动节",
+    "Dragon Boat Festival": "端午节",
+    "Mid-autumn Festival": "中秋节",
+    "National Day": "国庆节",
+    "Anti-Fascist 70th Day": "抗战胜利纪念日",
+}
+
+
+def package_days(years: list[int] | None = None) -> dict[dt.date, tuple[bool, str]]:
+    """Every date the package lists: holidays and make-up working days, with Chinese names."""
+    import chinese_calendar
+
+    days: dict[dt.date, tuple[bool, str]] = {}
+    for day, name in chinese_calendar.holidays.items():
+        if years is None or day.year in years:
+            days[day] = (False, HOLIDAY_NAMES.get(str(name), str(name)))
+    for day, name in chinese_calendar.workdays.items():
+        # The package lists every weekday as a workday; only a weekend day at work (调休) is an
+        # exception to the Monday-Friday rule.
+        if day.weekday() >= 5 and (years is None or day.year in years):
+            days[day] = (True, f"{HOLIDAY_NAMES.get(str(name), str(name))}调休上班")
+    return days
+
+
+def seed_from_package(*, years: list[int] | None = None) -> dict:
+    """Write the package's dates as ``CalendarDay`` rows; admin-edited rows are kept."""
+    days = package_days(years)
+    if years and not days:
+        raise ValueError(f"chinesecalendar knows nothing of {years}")
+    created = updated = kept = 0
+    with transaction.atomic():
+        existing = {d.date: d for d in CalendarDay.objects.filter(date__in=list(days))}
+        new_rows = []
+        for day, (workday, name) in sorted(days.items()):
+            row = existing.get(day)
+            if row is None:
+                new_rows.append(CalendarDay(date=day, is_workday=workday, name=name))
+            elif row.edited_by_admin:
+                kept += 1
+            elif row.is_workday != workday or row.name != name:
+                row.is_workday, row.name = workday, name
+                row.save(update_fields=["is_workday", "name"])
+                updated += 1
+        CalendarDay.objects.bulk_create(new_rows, ignore_conflicts=True)
+        created = len(new_rows)
+        touched = sorted({day.year for day in days})
+        for year in touched:
+            invalidate_year(year)
+        transaction.on_commit(lambda: [invalidate_year(y) for y in touched])
+    return {"created": created, "updated": updated, "kept": kept, "years": touched}

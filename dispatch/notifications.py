@@ -12,11 +12,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from dispatch.models import Case, Notification
+from dispatch.sms import SmsError, SmsMessage, SmsTransientError, get_backend
 from people.models import Party, User
 
 
@@ -125,3 +128,88 @@ def mark_read(
     if ids is not None:
         qs = qs.filter(pk__in=list(ids))
     return qs.update(read_at=now or timezone.now())
+
+
+# --- delivery of SMS rows ---------------------------------------------------------------------
+
+# After this many failed attempts a row is marked failed and left for a person to look at.
+MAX_ATTEMPTS = 6
+# Rows younger than this are left to the task queued at commit; the beat retries the rest.
+RETRY_AFTER = dt.timedelta(minutes=1)
+
+
+class Delivery:
+    SENT = "sent"
+    SKIPPED = "skipped"
+    BUSY = "busy"
+    FAILED = "failed"
+
+
+def _lease_seconds() -> int:
+    return int(settings.SMS_GATEWAY_TIMEOUT) * 2 + 30
+
+
+def deliver(notification_id: int, *, now: dt.datetime | None = None) -> str:
+    """Send one pending SMS row through the backend; the row records the outcome.
+
+    A short lease in the cache keeps a retry queued by the beat from sending the row while
+    the first task is still talking to the gateway. The gateway also receives the row's key as
+    the message id, so a message resent after a worker died between "sent" and "recorded" can
+    be dropped by the gateway.
+
+    Raises ``SmsTransientError`` when the caller should retry later.
+    """
+    lease = f"zz:sms-lease:{notification_id}"
+    if not cache.add(lease, 1, _lease_seconds()):
+        return Delivery.BUSY
+    try:
+        return _deliver(notification_id, now=now)
+    finally:
+        cache.delete(lease)
+
+
+def _deliver(notification_id: int, *, now: dt.datetime | None) -> str:
+    row = (
+        Notification.objects.select_related("recipient_party")
+        .filter(pk=notification_id, state=Notification.State.PENDING)
+        .first()
+    )
+    if row is None:
+        return Delivery.SKIPPED
+    pending = Notification.objects.filter(pk=row.pk, state=Notification.State.PENDING)
+    pending.update(attempts=F("attempts") + 1)
+    attempts = row.attempts + 1
+    phone = row.recipient_party.phone if row.recipient_party_id else ""
+    if row.channel != Notification.Channel.SMS or not phone:
+        pending.update(state=Notification.State.FAILED, last_error="no phone number")
+        return Delivery.FAILED
+    message = SmsMessage(
+        message_id=row.dedup_key, phone=phone, text=f"{settings.SMS_SIGNATURE}{row.body}"
+    )
+    try:
+        get_backend().send(message)
+    except SmsTransientError as exc:
+        give_up = attempts >= MAX_ATTEMPTS
+        pending.update(
+            last_error=str(exc)[:300], **({"state": Notification.State.FAILED} if give_up else {})
+        )
+        if give_up:
+            return Delivery.FAILED
+        raise
+    except SmsError as exc:
+        pending.update(state=Notification.State.FAILED, last_error=str(exc)[:300])
+        return Delivery.FAILED
+    pending.update(state=Notification.State.SENT, sent_at=now or timezone.now(), last_error="")
+    return Delivery.SENT
+
+
+def pending_for_retry(*, now: dt.datetime | None = None, limit: int = 500) -> list[int]:
+    """Ids of SMS rows still pending a while after they were written (the outbox index)."""
+    now = now or timezone.now()
+    return list(
+        Notification.objects.filter(
+            state=Notification.State.PENDING, created_at__lte=now - RETRY_AFTER
+        )
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:limit]
+    )

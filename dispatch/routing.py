@@ -1,8 +1,190 @@
-"""Routing (平台派单): which unit should handle a registered case."""
+"""Routing (平台派单): which unit should handle a registered case.
+
+After 立案 the ``dispatch.tasks.route_case`` task calls ``route_registered_case``. The most
+specific active rule wins: the deepest region (the rule's region is the case's place or an
+ancestor of it), then a rule naming the case's category beats one naming its parent category,
+which beats one for any category, then a rule for the case's grade beats one for any grade;
+``priority`` (higher first) breaks what is still tied, then the older rule.
+
+A rule either dispatches at once (``auto_dispatch``) through ``dispatch.services.dispatch_case``
+or leaves a suggestion for the dispatcher. A case that no rule can route stays with its
+dispatcher, flagged ``needs_routing``, with a ``case.routing_failed`` event: never dropped.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 
-def route_registered_case(*, case_id: int) -> None:
-    """Find the rule for the case and suggest or dispatch. Filled in with the routing rules."""
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import override
+
+from dispatch.models import Case, RoutingRule
+from dispatch.states import Action, Status
+from grids.models import Region, Unit
+from grids.selectors import centre_of
+
+log = logging.getLogger("dispatch.routing")
+
+
+@dataclasses.dataclass(frozen=True)
+class Match:
+    rule: RoutingRule
+    unit: Unit
+
+
+def _specificity(rule: RoutingRule, case: Case) -> tuple:
+    if rule.category_id is None:
+        category_rank = 0
+    elif rule.category_id == case.category_id:
+        category_rank = 2
+    else:
+        category_rank = 1  # the case's parent category
+    return (
+        rule.region.path.count("/"),
+        category_rank,
+        1 if rule.grade else 0,
+        rule.priority,
+        -rule.pk,
+    )
+
+
+def matching_rules(case: Case) -> list[RoutingRule]:
+    """Every active rule that applies to ``case``, most specific first."""
+    categories = [case.category_id]
+    if case.category.parent_id:
+        categories.append(case.category.parent_id)
+    rules = list(
+        RoutingRule.objects.filter(
+            is_active=True,
+            region__code__in=case.region.ancestor_codes(),
+        )
+        .filter(grade__in=["", case.grade])
+        .select_related("region", "unit", "profile")
+    )
+    rules = [r for r in rules if r.category_id is None or r.category_id in categories]
+    rules.sort(key=lambda r: _specificity(r, case), reverse=True)
+    return rules
+
+
+def unit_for(rule: RoutingRule, case: Case) -> Unit | None:
+    """The rule's unit, or the centre at the rule's level above the place it happened."""
+    if rule.unit_id:
+        return rule.unit if rule.unit.is_active else None
+    region = (
+        Region.objects.filter(code__in=case.region.ancestor_codes(), level=rule.handling_level)
+        .order_by("-path")
+        .first()
+    )
+    if region is None:
+        return None
+    centre = centre_of(region)
+    return centre if centre is not None and centre.is_active else None
+
+
+def find_match(case: Case) -> Match | None:
+    """The most specific rule whose unit exists and is not the unit the case complains of."""
+    for rule in matching_rules(case):
+        unit = unit_for(rule, case)
+        if unit is None:
+            continue
+        if case.accused_unit_id and unit.pk == case.accused_unit_id:
+            continue
+        return Match(rule=rule, unit=unit)
     return None
+
+
+def find_rule(case: Case) -> RoutingRule | None:
+    match = find_match(case)
+    return match.rule if match else None
+
+
+def route_registered_case(*, case_id: int, now=None) -> str:
+    """Apply the rules to a registered case; returns what happened (for logs and tests).
+
+    Idempotent: a case that has left 立案 or has already been routed is left alone, so a
+    redelivered task changes nothing.
+    """
+    from dispatch import services  # services enqueue the task that calls this module
+
+    now = now or timezone.now()
+    case = (
+        Case.objects.select_related("category", "region", "owner_unit").filter(pk=case_id).first()
+    )
+    if case is None or not _routable(case):
+        return "skipped"
+    match = find_match(case)
+    if match is not None and match.rule.auto_dispatch:
+        try:
+            services.dispatch_case(
+                case=case,
+                actor=None,
+                unit=match.unit,
+                profile=match.rule.profile,
+                now=now,
+                expected_status=Status.REGISTERED,
+            )
+        except services.DispatchError as exc:
+            log.info("auto-dispatch of case %s refused: %s", case_id, exc.message)
+            return _record_failure(case_id, now=now, reason=exc.message, rule=match.rule)
+        return "dispatched"
+    if match is not None:
+        return _record_suggestion(case_id, match, now=now)
+    with override("zh-hans"):
+        reason = _("没有匹配的派单规则")
+    return _record_failure(case_id, now=now, reason=reason, rule=None)
+
+
+def _routable(case: Case) -> bool:
+    return (
+        case.status == Status.REGISTERED
+        and case.lead_unit_id is None
+        and case.suggested_unit_id is None
+        and not case.needs_routing
+    )
+
+
+def _record_suggestion(case_id: int, match: Match, *, now) -> str:
+    from dispatch import services
+
+    with transaction.atomic():
+        case = services.lock_case(case_id)
+        if not _routable(case):
+            return "skipped"
+        services.record_event(
+            case,
+            action=Action.ROUTED,
+            actor=None,
+            now=now,
+            actor_unit=case.owner_unit,
+            data={
+                "rule": match.rule.pk,
+                "unit": match.unit.pk,
+                "unit_name": match.unit.name,
+                "profile": match.rule.profile_id,
+            },
+            fields={"suggested_unit": match.unit, "profile": match.rule.profile},
+        )
+    return "suggested"
+
+
+def _record_failure(case_id: int, *, now, reason: str, rule: RoutingRule | None) -> str:
+    from dispatch import services
+
+    with transaction.atomic():
+        case = services.lock_case(case_id)
+        if not _routable(case):
+            return "skipped"
+        services.record_event(
+            case,
+            action=Action.ROUTING_FAILED,
+            actor=None,
+            now=now,
+            actor_unit=case.owner_unit,
+            note=reason,
+            data={"rule": rule.pk if rule else None},
+            fields={"needs_routing": True},
+        )
+    return "needs_routing"
