@@ -492,6 +492,8 @@ def _dispatch_locked(
         raise DispatchError(_("协办单位不能重复"), code="duplicate_unit")
     for target in [unit, *assisting]:
         _check_dispatch_target(case, target)
+    # A centre that may not close the case must report it up before anyone works on it.
+    check_grade_rule(case)
     profile = profile or case.profile
     fields: dict = {
         "lead_unit": unit,

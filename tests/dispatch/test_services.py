@@ -1,0 +1,383 @@
+"""The transitions of the closed loop, called as the pages and tasks call them."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from dispatch import services
+from dispatch.events import verify_chain
+from dispatch.models import Assignment, Notification, PendingRequest
+from dispatch.selectors import handler_inbox
+from dispatch.services import DispatchError, StaleCaseError
+from dispatch.states import Action, Grade, Status
+from tests.dispatch.loop import at, in_progress, loop, new_case, registered  # noqa: F401
+
+pytestmark = pytest.mark.django_db
+
+
+def test_dispatch_creates_lead_and_assisting_tasks_with_deadlines(tree, people, loop):  # noqa: F811
+    case = registered(tree, people)
+    services.dispatch_case(
+        case=case,
+        actor=people.erin,
+        unit=tree.police_a,
+        assisting_units=[tree.justice_a],
+        profile=loop.profile,
+        now=at(23, 9, 30),
+    )
+    case.refresh_from_db()
+    assert case.status == Status.ASSIGNED
+    assert case.lead_unit == tree.police_a
+    assert case.due_at is not None and case.due_at > at(23, 9, 30)
+    assert case.sign_due_at is not None and case.warn_at < case.due_at
+    roles = dict(Assignment.objects.filter(case=case).values_list("unit__name", "role"))
+    assert roles == {"兴隆台派出所": "lead", "兴隆台司法所": "assist"}
+    assert Notification.objects.filter(case=case, recipient=loop.police).exists()
+
+
+def test_assisting_signature_does_not_move_the_step(tree, people, loop):  # noqa: F811
+    case = registered(tree, people)
+    services.dispatch_case(
+        case=case,
+        actor=people.erin,
+        unit=tree.police_a,
+        assisting_units=[tree.justice_a],
+        profile=loop.profile,
+        now=at(23, 9, 30),
+    )
+    services.sign_case(case=case, actor=loop.justice, now=at(23, 9, 40))
+    case.refresh_from_db()
+    assert case.status == Status.ASSIGNED
+    services.sign_case(case=case, actor=loop.police, now=at(23, 9, 50))
+    case.refresh_from_db()
+    assert case.status == Status.IN_PROGRESS and case.signed_at == at(23, 9, 50)
+    with pytest.raises(DispatchError, match="主办单位"):
+        services.submit_feedback(case=case, actor=loop.justice, result="已协助")
+
+
+def test_accused_unit_cannot_be_dispatched_to(tree, people, loop):  # noqa: F811
+    case = registered(tree, people, accused_unit=tree.police_a, summary="投诉派出所出警不及时")
+    with pytest.raises(DispatchError, match="被投诉单位"):
+        services.dispatch_case(
+            case=case, actor=people.erin, unit=tree.police_a, profile=loop.profile
+        )
+    with pytest.raises(DispatchError, match="被投诉单位"):
+        services.dispatch_case(
+            case=case,
+            actor=people.erin,
+            unit=tree.justice_a,
+            assisting_units=[tree.police_a],
+            profile=loop.profile,
+        )
+    case.refresh_from_db()
+    assert case.status == Status.REGISTERED and not case.assignments.exists()
+
+
+def test_dispatch_refuses_units_above_the_centre_or_elsewhere(tree, people, loop):  # noqa: F811
+    case = registered(tree, people)
+    with pytest.raises(DispatchError, match="上报"):
+        services.dispatch_case(
+            case=case, actor=people.erin, unit=tree.housing, profile=loop.profile
+        )
+    other = registered(tree, people, region=tree.village_a2)
+    with pytest.raises(DispatchError, match="属地"):
+        services.dispatch_case(
+            case=other, actor=people.erin, unit=tree.centre_a1, profile=loop.profile
+        )
+
+
+def test_only_staff_of_the_owner_centre_may_dispatch(tree, people, loop):  # noqa: F811
+    case = registered(tree, people)
+    for outsider in (people.bob, people.carol, loop.police):
+        with pytest.raises(DispatchError, match="权限"):
+            services.dispatch_case(
+                case=case, actor=outsider, unit=tree.police_a, profile=loop.profile
+            )
+
+
+def test_second_dispatcher_gets_a_clear_message(tree, people, loop):  # noqa: F811
+    case = registered(tree, people)
+    seen = case.status
+    services.dispatch_case(
+        case=case, actor=people.erin, unit=tree.police_a, profile=loop.profile, expected_status=seen
+    )
+    with pytest.raises(StaleCaseError, match="已被他人更新为“任务指派”"):
+        services.dispatch_case(
+            case=case,
+            actor=loop.county_dispatcher,
+            unit=tree.justice_a,
+            profile=loop.profile,
+            expected_status=seen,
+        )
+    assert Assignment.objects.filter(case=case).count() == 1
+
+
+def test_handler_of_another_unit_cannot_sign(tree, people, loop):  # noqa: F811
+    case = registered(tree, people)
+    services.dispatch_case(case=case, actor=people.erin, unit=tree.police_a, profile=loop.profile)
+    with pytest.raises(DispatchError, match="权限"):
+        services.sign_case(case=case, actor=loop.justice)
+
+
+def test_return_goes_back_to_the_dispatcher_and_redispatch_keeps_the_deadline(tree, people, loop):  # noqa: F811
+    case = in_progress(tree, people, loop, assisting=[tree.justice_a])
+    due = case.due_at
+    services.return_case(case=case, actor=loop.police, reason="属于司法所职责", now=at(23, 11))
+    case.refresh_from_db()
+    assert case.status == Status.REGISTERED and case.lead_unit is None
+    assert not case.assignments.filter(status__in=["pending", "signed"]).exists()
+    with pytest.raises(DispatchError, match="理由"):
+        services.return_case(case=case, actor=loop.police, reason="  ")
+    services.dispatch_case(case=case, actor=people.erin, unit=tree.justice_a, now=at(23, 11, 30))
+    case.refresh_from_db()
+    assert case.status == Status.ASSIGNED and case.lead_unit == tree.justice_a
+    assert case.due_at == due
+
+
+def test_escalate_delegate_and_transfer_move_the_owner(tree, people, loop):  # noqa: F811
+    case = registered(tree, people, owner_unit=tree.centre_a1)
+    services.escalate_case(
+        case=case, actor=loop.village_disp, reason="村级无法调处", now=at(23, 10)
+    )
+    case.refresh_from_db()
+    assert (case.owner_unit, case.owner_level, case.escalation_count) == (
+        tree.centre_a,
+        "township",
+        1,
+    )
+    services.delegate_case(
+        case=case, actor=people.erin, to_unit=tree.centre_a1, note="请村里先行调解", now=at(23, 11)
+    )
+    case.refresh_from_db()
+    assert case.owner_unit == tree.centre_a1 and case.status == Status.REGISTERED
+    with pytest.raises(DispatchError, match="下级综治中心"):
+        services.delegate_case(case=case, actor=people.erin, to_unit=tree.centre_b)
+    services.transfer_case(
+        case=case,
+        actor=loop.village_disp,
+        to_unit=tree.centre_b,
+        reason="事发地实为河西街道",
+        now=at(23, 12),
+    )
+    case.refresh_from_db()
+    assert case.owner_unit == tree.centre_b
+    county = registered(tree, people, owner_unit=tree.county_centre, registrar=people.dave)
+    with pytest.raises(DispatchError, match="最高层级"):
+        services.escalate_case(case=county, actor=people.dave, reason="无")
+
+
+def test_grade_rule_a_village_cannot_take_on_a_major_case(tree, people, loop):  # noqa: F811
+    case = registered(tree, people, owner_unit=tree.centre_a1, grade=Grade.MAJOR)
+    with pytest.raises(DispatchError, match="重大案件须由乡镇/街道及以上层级结案"):
+        services.dispatch_case(
+            case=case,
+            actor=loop.village_disp,
+            unit=tree.centre_a1,
+            profile=loop.profile,
+            now=at(23, 9, 30),
+        )
+    case.refresh_from_db()
+    assert case.status == Status.REGISTERED and not case.assignments.exists()
+    services.escalate_case(
+        case=case, actor=loop.village_disp, reason="重大案件须乡镇处置", now=at(23, 10)
+    )
+    services.dispatch_case(
+        case=case, actor=people.erin, unit=tree.police_a, profile=loop.profile, now=at(23, 10, 5)
+    )
+    case.refresh_from_db()
+    assert case.status == Status.ASSIGNED and case.owner_level == "township"
+
+
+def test_grade_rule_township_may_archive_a_major_case(tree, people, loop):  # noqa: F811
+    case = in_progress(tree, people, loop, grade=Grade.MAJOR)
+    services.submit_feedback(case=case, actor=loop.police, result="已处置", now=at(23, 15))
+    services.verify_case(case=case, actor=loop.sup_a, passed=True, now=at(23, 16))
+    case.refresh_from_db()
+    assert case.status == Status.ARCHIVED and case.closed_level == "township"
+    with pytest.raises(DispatchError, match="请上报上级中心"):
+        in_progress(tree, people, loop, grade=Grade.EMERGENCY)
+
+
+def test_failed_verification_sends_the_case_back_for_rework(tree, people, loop):  # noqa: F811
+    case = in_progress(tree, people, loop)
+    services.submit_feedback(case=case, actor=loop.police, result="已劝导", now=at(23, 15))
+    with pytest.raises(DispatchError, match="返工意见"):
+        services.verify_case(case=case, actor=loop.sup_a, passed=False)
+    services.verify_case(case=case, actor=loop.sup_a, passed=False, note="噪音仍在", now=at(23, 16))
+    case.refresh_from_db()
+    assert case.status == Status.IN_PROGRESS and case.rework_count == 1
+    assert case.assignments.get(role="lead").status == "signed"
+    services.submit_feedback(case=case, actor=loop.police, result="已责令停工", now=at(24, 10))
+    services.verify_case(case=case, actor=loop.sup_a, passed=True, now=at(24, 11))
+    case.refresh_from_db()
+    assert case.status == Status.ARCHIVED
+
+
+def test_handlers_cannot_verify_their_own_feedback(tree, people, loop):  # noqa: F811
+    case = in_progress(tree, people, loop)
+    services.submit_feedback(case=case, actor=loop.police, result="已处置")
+    with pytest.raises(DispatchError, match="权限"):
+        services.verify_case(case=case, actor=loop.police, passed=True)
+    with pytest.raises(DispatchError, match="权限"):
+        services.verify_case(case=case, actor=people.erin, passed=True)  # a dispatcher
+
+
+def test_extension_once_and_only_before_the_deadline(tree, people, loop):  # noqa: F811
+    case = in_progress(tree, people, loop)
+    due = case.due_at
+    request = services.request_extension(
+        case=case, actor=loop.police, days=3, reason="需等待鉴定结果", now=at(24, 9)
+    )
+    with pytest.raises(DispatchError, match="待审批"):
+        services.request_extension(
+            case=case, actor=loop.police, days=2, reason="再等", now=at(24, 9)
+        )
+    services.decide_extension(request=request, actor=loop.sup_a, approve=True, now=at(24, 10))
+    case.refresh_from_db()
+    assert case.extension_count == 1 and case.due_at > due
+    with pytest.raises(DispatchError, match="不能再申请延期"):
+        services.request_extension(
+            case=case, actor=loop.police, days=1, reason="还要等", now=at(24, 11)
+        )
+    with pytest.raises(StaleCaseError):
+        services.decide_extension(request=request, actor=loop.sup_a, approve=True)
+    late = in_progress(tree, people, loop)
+    with pytest.raises(DispatchError, match="已超过办结期限"):
+        services.request_extension(
+            case=late,
+            actor=loop.police,
+            days=1,
+            reason="晚了",
+            now=late.due_at + dt.timedelta(minutes=1),
+        )
+
+
+def test_denied_extension_keeps_the_deadline(tree, people, loop):  # noqa: F811
+    case = in_progress(tree, people, loop)
+    request = services.request_extension(
+        case=case, actor=loop.police, days=3, reason="等待", now=at(24, 9)
+    )
+    services.decide_extension(
+        request=request, actor=loop.sup_a, approve=False, note="理由不充分", now=at(24, 10)
+    )
+    after = type(case).objects.get(pk=case.pk)
+    assert after.due_at == case.due_at and after.extension_count == 0
+    assert PendingRequest.objects.get(pk=request.pk).state == "denied"
+
+
+def test_pause_stops_the_clock(tree, people, loop):  # noqa: F811
+    case = in_progress(tree, people, loop)
+    due = case.due_at
+    request = services.request_pause(
+        case=case, actor=loop.police, reason="等待法院判决", now=at(24, 9)
+    )
+    services.decide_pause(request=request, actor=loop.sup_a, approve=True, now=at(24, 10))
+    case.refresh_from_db()
+    assert case.is_paused
+    with pytest.raises(DispatchError, match="中止"):
+        services.submit_feedback(case=case, actor=loop.police, result="x")
+    # Paused for a whole working week (Tuesday 10:00 to the next Tuesday 10:00).
+    services.resume_case(case=case, actor=loop.sup_a, now=at(1, 10, month=12))
+    case.refresh_from_db()
+    assert not case.is_paused
+    assert case.paused_seconds == 7 * 24 * 3600
+    assert case.due_at >= due + dt.timedelta(days=7)
+    resumed = case.events.get(action=Action.RESUMED)
+    assert resumed.is_public
+
+
+def test_urging_lands_in_the_handlers_inbox(tree, people, loop):  # noqa: F811
+    case = in_progress(tree, people, loop)
+    services.urge_case(case=case, actor=people.dave, note="请今日内办结", now=at(23, 12))
+    note = Notification.objects.get(case=case, kind="urged")
+    assert note.recipient == loop.police and note.body == "请今日内办结"
+    inbox = handler_inbox(loop.police, now=at(23, 12, 5))
+    assert [t.case_id for t in inbox["urged"]] == [case.pk]
+    with pytest.raises(DispatchError, match="权限"):
+        services.urge_case(case=case, actor=people.bob, note="催")
+
+
+def test_follow_up_and_reopen_once_within_fifteen_days(tree, people, loop):  # noqa: F811
+    case = in_progress(tree, people, loop)
+    services.submit_feedback(case=case, actor=loop.police, result="已处置", now=at(23, 15))
+    services.verify_case(case=case, actor=loop.sup_a, passed=True, now=at(23, 16))
+    services.follow_up_case(
+        case=case,
+        actor=loop.sup_a,
+        satisfaction=2,
+        carried_out=False,
+        note="群众反映问题仍在",
+        now=at(24, 10),
+    )
+    case.refresh_from_db()
+    assert case.followup_satisfaction == 2 and case.carried_out is False
+    services.reopen_case(case=case, actor=None, reason="不满意", now=at(25, 10))
+    case.refresh_from_db()
+    assert case.status == Status.IN_PROGRESS and case.reopen_count == 1
+    assert case.lead_unit == tree.police_a and case.closed_at is None
+    services.submit_feedback(case=case, actor=loop.police, result="再次处置", now=at(26, 10))
+    services.verify_case(case=case, actor=loop.sup_a, passed=True, now=at(26, 11))
+    with pytest.raises(DispatchError, match="已重办过一次"):
+        services.reopen_case(case=case, actor=None, reason="还是不满意", now=at(27, 10))
+    other = in_progress(tree, people, loop)
+    services.submit_feedback(case=other, actor=loop.police, result="已处置", now=at(23, 15))
+    services.verify_case(case=other, actor=loop.sup_a, passed=True, now=at(23, 16))
+    with pytest.raises(DispatchError, match="15天"):
+        services.reopen_case(case=other, actor=None, reason="晚了", now=at(9, 10, month=12))
+
+
+def test_resolve_on_spot_runs_every_step_in_one_go(tree, people, loop):  # noqa: F811
+    case = new_case(tree, people, now=at(23, 9))
+    services.resolve_on_spot(
+        case=case, actor=people.alice, result="当场解释政策，群众认可", now=at(23, 9, 5)
+    )
+    case.refresh_from_db()
+    assert case.status == Status.ARCHIVED and case.closed_level == "township"
+    assert case.closed_on_time is True and case.lead_unit == tree.centre_a
+    assert list(case.events.order_by("seq").values_list("action", flat=True)) == [
+        Action.REPORTED,
+        Action.REGISTERED,
+        Action.DISPATCHED,
+        Action.SIGNED,
+        Action.FEEDBACK,
+        Action.VERIFIED,
+        Action.ARCHIVED,
+    ]
+    assert verify_chain(case).ok
+    with pytest.raises(DispatchError, match="权限"):
+        services.resolve_on_spot(case=new_case(tree, people), actor=people.bob, result="x")
+
+
+def test_resolve_on_spot_respects_the_grade_rule(tree, people, loop):  # noqa: F811
+    case = new_case(tree, people, grade=Grade.EMERGENCY)
+    with pytest.raises(DispatchError, match="县/区"):
+        services.resolve_on_spot(case=case, actor=people.alice, result="x")
+    case.refresh_from_db()
+    assert case.status == Status.REPORTED and case.event_count == 1
+
+
+def test_summon_adds_several_assisting_departments(tree, people, loop):  # noqa: F811
+    case = in_progress(tree, people, loop)
+    services.summon_units(
+        case=case,
+        actor=people.erin,
+        units=[tree.justice_a, tree.centre_a1],
+        note="吹哨报到",
+        now=at(23, 12),
+    )
+    live = set(case.assignments.filter(status="pending").values_list("unit_id", flat=True))
+    assert live == {tree.justice_a.pk, tree.centre_a1.pk}
+    assert case.events.filter(action=Action.SUMMONED).count() == 1
+    with pytest.raises(DispatchError, match="均已在办理"):
+        services.summon_units(case=case, actor=people.erin, units=[tree.justice_a])
+
+
+def test_flag_marks_a_key_case(tree, people, loop):  # noqa: F811
+    case = in_progress(tree, people, loop)
+    services.flag_case(case=case, actor=people.dave, note="重点关注")
+    case.refresh_from_db()
+    assert case.is_flagged
+    with pytest.raises(DispatchError):
+        services.flag_case(case=case, actor=people.dave)
