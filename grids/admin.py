@@ -41,7 +41,7 @@ class UnitAdmin(PinyinSearchMixin, admin.ModelAdmin):
     kinds: list[str] = []
     list_display = ["name", "region", "level", "stationed", "phone", "is_active"]
     list_filter = ["level", "stationed", "is_active"]
-    search_fields = ["name", "short_name", "^pinyin_initials", "region__name"]
+    search_fields = ["name", "short_name", "^pinyin_initials", "region__name", "^region__code"]
     readonly_fields = ["level", "pinyin_initials"]
     autocomplete_fields = ["region"]
     list_select_related = ["region"]
