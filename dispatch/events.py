@@ -7,6 +7,9 @@ import hashlib
 import json
 from dataclasses import dataclass
 
+from django.core.cache import cache
+from django.db import transaction
+
 from dispatch.models import Case, CaseEvent
 
 
@@ -105,6 +108,11 @@ def append_event(
     event.data = json.loads(json.dumps(data, ensure_ascii=False, default=str))
     event.hash = _digest_of(event, case.code)
     event.save(force_insert=True)
+    tokens = {case.tracking_token}
+    if action == "case.token_reissued":
+        # The instance already holds the new token; the row still holds the one being revoked.
+        tokens.update(Case.objects.filter(pk=case.pk).values_list("tracking_token", flat=True))
+    transaction.on_commit(lambda: drop_tracking_cache(tokens))
     case.event_count = seq
     case.last_event_hash = event.hash
     return event
@@ -133,3 +141,13 @@ def verify_chain(case: Case) -> ChainReport:
     if count != case.event_count or prev != case.last_event_hash:
         return ChainReport(False, count, None, "the case's head does not match its last event")
     return ChainReport(True, count)
+
+
+def tracking_generation_key(token: str) -> str:
+    """The cache key whose value stamps the resident's cached tracking page (intake)."""
+    return f"track:gen:{token}"
+
+
+def drop_tracking_cache(tokens) -> None:
+    """Make every cached tracking page of these tokens stale (a new generation stamp)."""
+    cache.delete_many([tracking_generation_key(t) for t in tokens if t])

@@ -1,0 +1,351 @@
+"""Reads for the intake screen and the resident's tracking page.
+
+Staff reads start from ``dispatch.selectors.cases_visible_to``; the public page reads one case
+by its secret token and builds a context that holds nothing personal.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import hmac
+import re
+from dataclasses import dataclass, field
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from dispatch.models import Case, CaseEvent, Category, PartyRole
+from dispatch.selectors import cases_visible_to
+from dispatch.states import (
+    NEGATIVE_RATINGS,
+    OPEN_STATUSES,
+    STEPS,
+    Action,
+    Status,
+    step_index,
+)
+from grids.models import Level, Region, Unit
+from grids.selectors import centre_of, search_regions
+from people.models import Party, Role, User
+from people.selectors import regions_for
+
+DUPLICATE_WINDOW = dt.timedelta(days=30)
+SIMILARITY_THRESHOLD = 0.8
+REOPEN_WINDOW = dt.timedelta(days=15)
+TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{22,43}$")
+
+
+# --- The clerk --------------------------------------------------------------------------------
+
+
+def clerk_region(user: User) -> Region | None:
+    """The tree node the clerk works for: the highest node they hold the clerk role on."""
+    regions = regions_for(user, Role.CLERK) if user.is_authenticated else []
+    if not regions:
+        return None
+    return min(regions, key=lambda r: len(r.path))
+
+
+def clerk_centre(user: User) -> Unit | None:
+    region = clerk_region(user)
+    return centre_of(region) if region is not None else None
+
+
+def intake_regions(user: User) -> QuerySet[Region]:
+    """Where a clerk may say a case happened: their own subtree."""
+    region = clerk_region(user)
+    if region is None:
+        return Region.objects.none()
+    return Region.objects.filter(path__startswith=region.path, is_active=True).order_by("path")
+
+
+def region_choices_for(user: User, term: str, *, limit: int = 20) -> list[dict]:
+    """The region picker's JSON rows: name, code, level, full path name."""
+    within = clerk_region(user)
+    if within is None:
+        return []
+    rows = list(search_regions(term, within=within, limit=limit))
+    return [
+        {"id": r.pk, "code": r.code, "name": r.name, "level": Level(r.level).label} for r in rows
+    ]
+
+
+def intake_categories() -> list[tuple[Category, list[Category]]]:
+    """Active categories as (top level, children), for a grouped select."""
+    cats = list(Category.objects.filter(is_active=True).select_related("parent"))
+    tops = [c for c in cats if c.parent_id is None]
+    return [(top, [c for c in cats if c.parent_id == top.pk]) for top in tops]
+
+
+def accused_unit_choices(user: User) -> QuerySet[Unit]:
+    """Units a request may complain about: every active unit of the clerk's county."""
+    region = clerk_region(user)
+    if region is None:
+        return Unit.objects.none()
+    county_path = "/" + region.ancestor_codes()[0] + "/"
+    return Unit.objects.filter(region__path__startswith=county_path, is_active=True).order_by(
+        "region__path", "name"
+    )
+
+
+def case_for_intake_key(user: User, key) -> Case | None:
+    """The case a form with this intake key already created or was linked to."""
+    visible = cases_visible_to(user)
+    case = visible.filter(intake_key=key).first()
+    if case is None:
+        linked = CaseEvent.objects.filter(action=Action.LINKED, data__intake_key=str(key)).first()
+        if linked is not None:
+            case = visible.filter(pk=linked.case_id).first()
+    return case
+
+
+# --- Returning residents and duplicates -------------------------------------------------------
+
+
+def cases_of_parties(user: User, parties: list[Party], *, limit: int = 10) -> list[Case]:
+    """The parties' cases that this clerk may see, open ones first, newest first."""
+    if not parties:
+        return []
+    qs = (
+        cases_visible_to(user)
+        .filter(case_parties__party__in=parties)
+        .select_related("category__parent")
+        .distinct()
+        .order_by("-reported_at")
+    )
+    rows = list(qs[: limit * 2])
+    rows.sort(key=lambda c: (c.status not in OPEN_STATUSES, -c.reported_at.timestamp()))
+    return rows[:limit]
+
+
+@dataclass
+class Duplicate:
+    case: Case
+    reasons: list[str] = field(default_factory=list)
+
+
+def village_of(region: Region) -> Region:
+    """The village (or the region itself when higher) a region belongs to."""
+    codes = region.ancestor_codes()
+    if region.level == Level.GRID and len(codes) >= 3:
+        return Region.objects.filter(code=codes[2]).first() or region
+    return region
+
+
+def possible_duplicates(
+    user: User,
+    *,
+    parties: list[Party],
+    category: Category | None,
+    summary: str,
+    region: Region | None,
+    now: dt.datetime | None = None,
+) -> list[Duplicate]:
+    """Recent cases that look like this request.
+
+    Same applicant and category within 30 days, or a very similar summary in the same village
+    within 30 days. Only cases the clerk may see are considered.
+    """
+    from django.utils.translation import gettext as _
+
+    now = now or timezone.now()
+    since = now - DUPLICATE_WINDOW
+    recent = cases_visible_to(user).filter(reported_at__gte=since).exclude(status=Status.REJECTED)
+    found: dict[int, Duplicate] = {}
+    if parties and category is not None:
+        for case in recent.filter(
+            case_parties__party__in=parties,
+            case_parties__role=PartyRole.APPLICANT,
+            category=category,
+        ).distinct()[:10]:
+            found.setdefault(case.pk, Duplicate(case)).reasons.append(
+                _("同一申请人30天内有同类诉求")
+            )
+    summary = (summary or "").strip()
+    if region is not None and summary:
+        village = village_of(region)
+        for case in recent.filter(region__path__startswith=village.path).only(
+            "pk", "code", "summary", "status", "reported_at", "category_id", "region_id"
+        )[:500]:
+            ratio = difflib.SequenceMatcher(None, summary, case.summary).ratio()
+            if ratio >= SIMILARITY_THRESHOLD:
+                found.setdefault(case.pk, Duplicate(case)).reasons.append(
+                    _("同一村(社区)内有内容相近的诉求（相似度%(p)d%%）") % {"p": round(ratio * 100)}
+                )
+    if not found:
+        return []
+    cases = {
+        c.pk: c
+        for c in Case.objects.filter(pk__in=found).select_related("category__parent", "region")
+    }
+    rows = []
+    for pk, dup in found.items():
+        dup.case = cases[pk]
+        rows.append(dup)
+    rows.sort(key=lambda d: d.case.reported_at, reverse=True)
+    return rows
+
+
+# --- The resident's page ----------------------------------------------------------------------
+
+
+def case_by_token(token: str) -> Case | None:
+    """The case this tracking token opens, or None (malformed, unknown or revoked alike)."""
+    if not token or not TOKEN_RE.match(token):
+        return None
+    case = (
+        Case.objects.select_related("category__parent", "owner_unit", "lead_unit")
+        .filter(tracking_token=token)
+        .first()
+    )
+    if case is None or not hmac.compare_digest(case.tracking_token, token):
+        return None
+    return case
+
+
+def is_late(case: Case, *, now: dt.datetime) -> bool:
+    return (
+        case.status in OPEN_STATUSES
+        and case.due_at is not None
+        and case.paused_at is None
+        and case.due_at < now
+    )
+
+
+def can_urge(case: Case, *, now: dt.datetime) -> bool:
+    """催办: only while overdue, once per calendar day."""
+    if not is_late(case, now=now):
+        return False
+    if case.resident_urged_at is None:
+        return True
+    return timezone.localdate(case.resident_urged_at) != timezone.localdate(now)
+
+
+def can_rate(case: Case) -> bool:
+    return case.status in (Status.FEEDBACK, Status.ARCHIVED) and case.resident_rating is None
+
+
+def can_reopen(case: Case, *, now: dt.datetime) -> bool:
+    """重办 is offered after a negative rating, within 15 days of closing, once."""
+    return (
+        case.resident_rating in NEGATIVE_RATINGS
+        and case.status == Status.ARCHIVED
+        and case.closed_at is not None
+        and now - case.closed_at <= REOPEN_WINDOW
+        and case.reopen_count == 0
+    )
+
+
+@dataclass
+class Step:
+    label: str
+    state: str  # "done", "current" or "todo"
+    at: dt.datetime | None
+
+
+@dataclass
+class TimelineRow:
+    label: str
+    at: dt.datetime
+    unit: str
+
+
+# Actions whose public row the resident sees; anything else stays internal even if public.
+_PUBLIC_ACTIONS = {a.value for a in Action}
+
+
+def tracking_context(case: Case, *, now: dt.datetime) -> dict:
+    """Everything the public page shows. Nothing here names or locates a person."""
+    milestones = {
+        Status.REPORTED: case.reported_at,
+        Status.REGISTERED: case.registered_at,
+        Status.ASSIGNED: case.assigned_at,
+        Status.IN_PROGRESS: case.signed_at,
+        Status.FEEDBACK: case.feedback_at,
+        Status.ARCHIVED: case.closed_at if case.status == Status.ARCHIVED else None,
+    }
+    current = step_index(case.status)
+    steps = []
+    for i, status in enumerate(STEPS):
+        if case.status == Status.ARCHIVED or i < current:
+            state = "done"
+        elif i == current:
+            state = "current"
+        else:
+            state = "todo"
+        steps.append(
+            Step(str(status.label), state, milestones.get(status) if i <= current else None)
+        )
+    events = (
+        CaseEvent.objects.filter(case_id=case.pk, is_public=True)
+        .only("action", "at", "public_unit_name", "seq")
+        .order_by("seq")
+    )
+    timeline = [
+        TimelineRow(str(Action(e.action).label), e.at, e.public_unit_name)
+        for e in events
+        if e.action in _PUBLIC_ACTIONS
+    ]
+    handling = case.lead_unit or case.owner_unit
+    promised = case.due_at or case.reply_due_at
+    return {
+        "code": case.code,
+        "category": str(case.category),
+        "status_label": Status(case.status).label,
+        "is_rejected": case.status == Status.REJECTED,
+        "reject_reason": case.reject_reason if case.status == Status.REJECTED else "",
+        "referral": case.referral if case.status == Status.REJECTED else "",
+        "steps": steps,
+        "current_step": current + 1,
+        "handling_unit": handling.name if handling else "",
+        "promised_at": promised,
+        "is_late": is_late(case, now=now),
+        "is_paused": case.paused_at is not None,
+        "closed_at": case.closed_at,
+        "timeline": timeline,
+        "can_rate": can_rate(case),
+        "rating": case.resident_rating,
+        "rating_label": case.get_resident_rating_display() if case.resident_rating else "",
+        "can_reopen": can_reopen(case, now=now),
+        "reopened": case.reopen_count > 0,
+        "can_urge": can_urge(case, now=now),
+        "urged_today": (
+            case.resident_urged_at is not None
+            and timezone.localdate(case.resident_urged_at) == timezone.localdate(now)
+        ),
+    }
+
+
+def cache_seconds_for(case: Case, *, now: dt.datetime) -> int:
+    """How long a rendered page stays true without an event: until the next deadline flip."""
+    ttl = 300
+    for moment in (case.due_at, case.resident_urged_at and _next_midnight(case.resident_urged_at)):
+        if moment is not None and moment > now:
+            ttl = min(ttl, max(1, int((moment - now).total_seconds()) + 1))
+    return ttl
+
+
+def _next_midnight(moment: dt.datetime) -> dt.datetime:
+    local = timezone.localtime(moment)
+    return (local + dt.timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def case_for_lookup(code: str, last4: str) -> Case | None:
+    """A lost receipt: the case whose code and an applicant's phone's last four digits match."""
+    code = (code or "").strip().upper()
+    last4 = (last4 or "").strip()
+    if len(code) != 20 or len(last4) != 4 or not last4.isdigit():
+        return None
+    case = Case.objects.filter(code=code).only("pk", "tracking_token").first()
+    if case is None:
+        # Compare anyway so that unknown and wrong take about as long.
+        hmac.compare_digest("0000", last4)
+        return None
+    ok = False
+    for stored in Party.objects.filter(
+        case_links__case=case, case_links__role=PartyRole.APPLICANT
+    ).values_list("phone_last4", flat=True):
+        if stored and hmac.compare_digest(stored, last4):
+            ok = True
+    return case if ok else None

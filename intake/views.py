@@ -1,0 +1,300 @@
+"""The clerk's one-page intake screen. Adapters only: forms in, one service call, redirect."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import NoReverseMatch, reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET
+
+from dispatch.selectors import case_for
+from dispatch.states import Action
+from intake import selectors
+from intake.forms import (
+    ApplicantFormSet,
+    IntakeForm,
+    RespondentFormSet,
+    category_label,
+    resolve_category,
+)
+from intake.services import IntakeError, intake_case, link_request
+from people.identity import normalize_id_number, normalize_phone
+from people.services import find_parties
+
+ADD_ROW = {"add_applicant": "applicants", "add_respondent": "respondents"}
+
+
+def _require_clerk(request):
+    if selectors.clerk_centre(request.user) is None:
+        raise PermissionDenied(_("只有窗口受理员可以受理诉求"))
+
+
+def _forms(request, data=None, files=None):
+    form = IntakeForm(data, files, user=request.user)
+    applicants = ApplicantFormSet(data, prefix="applicants")
+    respondents = RespondentFormSet(data, prefix="respondents")
+    return form, applicants, respondents
+
+
+@login_required
+def intake_new(request):
+    """GET a fresh form with its own intake key; POST find, add a row, or save."""
+    _require_clerk(request)
+    if request.method != "POST":
+        form, applicants, respondents = _forms(request)
+        return _render(request, form, applicants, respondents)
+
+    action = request.POST.get("action", "save")
+    data = request.POST.copy()
+    if action in ADD_ROW:
+        prefix = ADD_ROW[action]
+        key = f"{prefix}-TOTAL_FORMS"
+        data[key] = str(min(int(data.get(key) or 1) + 1, 20))
+        form, applicants, respondents = _forms(request, data)
+        return _render(
+            request,
+            form,
+            applicants,
+            respondents,
+            notice=_("附件需在提交前重新选择") if request.FILES else "",
+        )
+    if action == "find":
+        return _find(request, data)
+
+    form, applicants, respondents = _forms(request, data, request.FILES)
+    valid = form.is_valid() & applicants.is_valid() & respondents.is_valid()
+    if not valid:
+        return _render(request, form, applicants, respondents, show_errors=True, status=400)
+
+    d = form.cleaned_data
+    done = selectors.case_for_intake_key(request.user, d["intake_key"])
+    if done is not None:  # a double click or a retry of a submit that already went through
+        messages.info(request, _("该表单已提交过，以下为已处理的案件"))
+        return redirect("intake_case", code=done.code)
+    parties = applicants.parties() + respondents.parties()
+    link_code = request.POST.get("link_to", "").strip()
+    if link_code:
+        target = case_for(request.user, code=link_code)
+        case = link_request(
+            actor=request.user,
+            case=target,
+            intake_key=d["intake_key"],
+            summary=d["summary"],
+            channel=d["channel"],
+            parties=applicants.parties(),
+        )
+        messages.success(
+            request, _("已将本次诉求合并到案件%(code)s，未新建案件") % {"code": case.code}
+        )
+        return redirect("intake_case", code=case.code)
+
+    if not d["confirm_new"]:
+        known = _known_parties(applicants.parties())
+        duplicates = selectors.possible_duplicates(
+            request.user,
+            parties=known,
+            category=d["category"],
+            summary=d["summary"],
+            region=d["region"],
+        )
+        if duplicates:
+            return _render(
+                request,
+                form,
+                applicants,
+                respondents,
+                duplicates=duplicates,
+                notice=_("发现可能重复的诉求，请核对后选择合并或仍然新建（附件需重新选择）")
+                if d["attachments"]
+                else _("发现可能重复的诉求，请核对后选择合并或仍然新建"),
+                status=409,
+            )
+
+    try:
+        result = intake_case(
+            actor=request.user,
+            outcome=d["outcome"],
+            intake_key=d["intake_key"],
+            channel=d["channel"],
+            category=d["category"],
+            summary=d["summary"],
+            region=d["region"],
+            grade=d["grade"],
+            narrative=d["narrative"],
+            parties=parties,
+            accused_unit=d["accused_unit"],
+            address_detail=d["address_detail"],
+            files=d["attachments"],
+            result=d["result"],
+            reject_reason=d["reject_reason"],
+            referral=d["referral"],
+        )
+    except IntakeError as exc:
+        form.add_error(None, exc.message)
+        return _render(request, form, applicants, respondents, show_errors=True, status=400)
+    if result.created:
+        messages.success(request, _("已受理，案件编号 %(code)s") % {"code": result.case.code})
+    else:
+        messages.info(request, _("该表单已提交过，以下为已创建的案件"))
+    return redirect("intake_case", code=result.case.code)
+
+
+def _known_parties(parties):
+    """Existing party rows of the applicants typed (by ID number, else phone)."""
+    found = {}
+    for p in parties:
+        for party in find_parties(phone=p.phone if not p.id_number else "", id_number=p.id_number):
+            found[party.pk] = party
+    return list(found.values())
+
+
+def _find(request, data):
+    """Look the resident up by phone or ID number and fill the first applicant row."""
+    term = (data.get("find") or "").strip()
+    found, error = [], ""
+    if term:
+        try:
+            if len(term.replace(" ", "")) >= 15:
+                id_number = normalize_id_number(term)
+                found = find_parties(id_number=id_number)
+                searched = {"id_number": id_number}
+            else:
+                phone = normalize_phone(term)
+                found = find_parties(phone=phone)
+                searched = {"phone": phone}
+        except Exception as exc:  # noqa: BLE001 - ValidationError carries the Chinese text
+            error = " ".join(getattr(exc, "messages", [str(exc)]))
+    else:
+        error = _("请输入手机号或身份证号码")
+    if found:
+        party = found[0]
+        row = 0
+        total = int(data.get("applicants-TOTAL_FORMS") or 1)
+        if (data.get("applicants-0-name") or "").strip():
+            row = total
+            data["applicants-TOTAL_FORMS"] = str(total + 1)
+        data[f"applicants-{row}-name"] = party.name
+        data[f"applicants-{row}-phone"] = searched.get("phone") or party.phone
+        data[f"applicants-{row}-id_number"] = searched.get("id_number") or ""
+        data[f"applicants-{row}-is_organisation"] = "on" if party.is_organisation else ""
+    form, applicants, respondents = _forms(request, data)
+    return _render(
+        request,
+        form,
+        applicants,
+        respondents,
+        found=found,
+        found_cases=selectors.cases_of_parties(request.user, found),
+        find_error=error,
+        notice="" if found or error else _("未找到该当事人，请直接录入新当事人"),
+    )
+
+
+def _render(
+    request,
+    form,
+    applicants,
+    respondents,
+    *,
+    show_errors=False,
+    duplicates=(),
+    found=(),
+    found_cases=(),
+    find_error="",
+    notice="",
+    status=200,
+):
+    category_value = form["category"].value()
+    if category_value and not isinstance(category_value, str):
+        category_value = str(category_value)
+    return render(
+        request,
+        "intake/new.html",
+        {
+            "form": form,
+            "applicants": applicants,
+            "respondents": respondents,
+            "show_errors": show_errors,
+            "duplicates": duplicates,
+            "found": found,
+            "found_cases": found_cases,
+            "find_error": find_error,
+            "notice": notice,
+            "categories": selectors.intake_categories(),
+            "centre": selectors.clerk_centre(request.user),
+        },
+        status=status,
+    )
+
+
+@login_required
+def intake_result(request, code):
+    """The saved case as staff see it after intake, with the receipt links."""
+    case = case_for(request.user, code=code)
+    parties = list(case.case_parties.select_related("party"))
+    events = list(case.events.select_related("actor_unit").order_by("seq"))
+    links = case.linked_requests.all()
+    return render(
+        request,
+        "intake/case.html",
+        {
+            "case": case,
+            "parties": parties,
+            "events": events,
+            "attachments": list(case.attachments.all()),
+            "links": links,
+            "linked_events": [e for e in events if e.action == Action.LINKED],
+            "receipt_links": _receipt_links(case),
+        },
+    )
+
+
+def _receipt_links(case) -> list[tuple[str, str]]:
+    """The receipt's print view and PDF, where the receipt module provides them."""
+    out = []
+    for name, label in (("receipt_print", _("打印受理单")), ("receipt_pdf", _("下载受理单PDF"))):
+        try:
+            out.append((reverse(name, kwargs={"code": case.code}), label))
+        except NoReverseMatch:
+            continue
+    return out
+
+
+@login_required
+@require_GET
+def regions_json(request):
+    """The region picker: name, code or pinyin initials, within the clerk's subtree."""
+    term = request.GET.get("q", "")[:32]
+    return JsonResponse({"results": selectors.region_choices_for(request.user, term)})
+
+
+@login_required
+@require_GET
+def categories_json(request):
+    """Categories for the searchable picker (JS enhancement of the datalist)."""
+    rows = []
+    for top, children in selectors.intake_categories():
+        for child in children:
+            rows.append(
+                {
+                    "label": category_label(child),
+                    "code": child.code,
+                    "initials": child.pinyin_initials,
+                    "top": top.name,
+                }
+            )
+    term = request.GET.get("q", "").strip()
+    if term:
+        match = resolve_category(term)
+        rows = [
+            r
+            for r in rows
+            if term in r["label"]
+            or r["initials"].startswith(term.lower())
+            or (match is not None and r["code"] == match.code)
+        ]
+    return JsonResponse({"results": rows[:50]})
