@@ -16,6 +16,7 @@ urlpatterns = [
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("admin/", admin.site.urls),
     path("", include("intake.urls")),
+    path("", include("dispatch.urls")),
 ]
 
 if settings.DEBUG:

@@ -8,10 +8,13 @@ from dispatch.models import Assignment, Notification
 from dispatch.states import Action, Channel, Grade, Status
 from people.models import Role
 from tests import factories as f
-from tests.dispatch.loop import at, loop  # noqa: F401
+from tests.dispatch import loopkit
+from tests.dispatch.loopkit import at
+
+loop = loopkit.loop  # the fixture
 
 
-def test_ammonia_leak_runs_the_whole_loop_on_the_public_timeline(tree, people, loop):  # noqa: F811
+def test_ammonia_leak_runs_the_whole_loop_on_the_public_timeline(tree, people, loop):
     grid_worker = f.user("gridder", role=Role.GRID_WORKER, region=tree.grid_a1)
     hazard = f.category("work_safety", "安全生产隐患", "hazard_root", "安全隐患", kind="hazard")
 

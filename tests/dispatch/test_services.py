@@ -12,12 +12,14 @@ from dispatch.models import Assignment, Notification, PendingRequest
 from dispatch.selectors import handler_inbox
 from dispatch.services import DispatchError, StaleCaseError
 from dispatch.states import Action, Grade, Status
-from tests.dispatch.loop import at, in_progress, loop, new_case, registered  # noqa: F401
+from tests.dispatch import loopkit
+from tests.dispatch.loopkit import at, in_progress, new_case, registered
 
 pytestmark = pytest.mark.django_db
+loop = loopkit.loop  # the fixture
 
 
-def test_dispatch_creates_lead_and_assisting_tasks_with_deadlines(tree, people, loop):  # noqa: F811
+def test_dispatch_creates_lead_and_assisting_tasks_with_deadlines(tree, people, loop):
     case = registered(tree, people)
     services.dispatch_case(
         case=case,
@@ -37,7 +39,7 @@ def test_dispatch_creates_lead_and_assisting_tasks_with_deadlines(tree, people, 
     assert Notification.objects.filter(case=case, recipient=loop.police).exists()
 
 
-def test_assisting_signature_does_not_move_the_step(tree, people, loop):  # noqa: F811
+def test_assisting_signature_does_not_move_the_step(tree, people, loop):
     case = registered(tree, people)
     services.dispatch_case(
         case=case,
@@ -57,7 +59,7 @@ def test_assisting_signature_does_not_move_the_step(tree, people, loop):  # noqa
         services.submit_feedback(case=case, actor=loop.justice, result="已协助")
 
 
-def test_accused_unit_cannot_be_dispatched_to(tree, people, loop):  # noqa: F811
+def test_accused_unit_cannot_be_dispatched_to(tree, people, loop):
     case = registered(tree, people, accused_unit=tree.police_a, summary="投诉派出所出警不及时")
     with pytest.raises(DispatchError, match="被投诉单位"):
         services.dispatch_case(
@@ -75,7 +77,7 @@ def test_accused_unit_cannot_be_dispatched_to(tree, people, loop):  # noqa: F811
     assert case.status == Status.REGISTERED and not case.assignments.exists()
 
 
-def test_dispatch_refuses_units_above_the_centre_or_elsewhere(tree, people, loop):  # noqa: F811
+def test_dispatch_refuses_units_above_the_centre_or_elsewhere(tree, people, loop):
     case = registered(tree, people)
     with pytest.raises(DispatchError, match="上报"):
         services.dispatch_case(
@@ -88,7 +90,7 @@ def test_dispatch_refuses_units_above_the_centre_or_elsewhere(tree, people, loop
         )
 
 
-def test_only_staff_of_the_owner_centre_may_dispatch(tree, people, loop):  # noqa: F811
+def test_only_staff_of_the_owner_centre_may_dispatch(tree, people, loop):
     case = registered(tree, people)
     for outsider in (people.bob, people.carol, loop.police):
         with pytest.raises(DispatchError, match="权限"):
@@ -97,7 +99,7 @@ def test_only_staff_of_the_owner_centre_may_dispatch(tree, people, loop):  # noq
             )
 
 
-def test_second_dispatcher_gets_a_clear_message(tree, people, loop):  # noqa: F811
+def test_second_dispatcher_gets_a_clear_message(tree, people, loop):
     case = registered(tree, people)
     seen = case.status
     services.dispatch_case(
@@ -114,14 +116,14 @@ def test_second_dispatcher_gets_a_clear_message(tree, people, loop):  # noqa: F8
     assert Assignment.objects.filter(case=case).count() == 1
 
 
-def test_handler_of_another_unit_cannot_sign(tree, people, loop):  # noqa: F811
+def test_handler_of_another_unit_cannot_sign(tree, people, loop):
     case = registered(tree, people)
     services.dispatch_case(case=case, actor=people.erin, unit=tree.police_a, profile=loop.profile)
     with pytest.raises(DispatchError, match="权限"):
         services.sign_case(case=case, actor=loop.justice)
 
 
-def test_return_goes_back_to_the_dispatcher_and_redispatch_keeps_the_deadline(tree, people, loop):  # noqa: F811
+def test_return_goes_back_to_the_dispatcher_and_redispatch_keeps_the_deadline(tree, people, loop):
     case = in_progress(tree, people, loop, assisting=[tree.justice_a])
     due = case.due_at
     services.return_case(case=case, actor=loop.police, reason="属于司法所职责", now=at(23, 11))
@@ -136,7 +138,7 @@ def test_return_goes_back_to_the_dispatcher_and_redispatch_keeps_the_deadline(tr
     assert case.due_at == due
 
 
-def test_escalate_delegate_and_transfer_move_the_owner(tree, people, loop):  # noqa: F811
+def test_escalate_delegate_and_transfer_move_the_owner(tree, people, loop):
     case = registered(tree, people, owner_unit=tree.centre_a1)
     services.escalate_case(
         case=case, actor=loop.village_disp, reason="村级无法调处", now=at(23, 10)
@@ -168,7 +170,7 @@ def test_escalate_delegate_and_transfer_move_the_owner(tree, people, loop):  # n
         services.escalate_case(case=county, actor=people.dave, reason="无")
 
 
-def test_grade_rule_a_village_cannot_take_on_a_major_case(tree, people, loop):  # noqa: F811
+def test_grade_rule_a_village_cannot_take_on_a_major_case(tree, people, loop):
     case = registered(tree, people, owner_unit=tree.centre_a1, grade=Grade.MAJOR)
     with pytest.raises(DispatchError, match="重大案件须由乡镇/街道及以上层级结案"):
         services.dispatch_case(
@@ -190,7 +192,7 @@ def test_grade_rule_a_village_cannot_take_on_a_major_case(tree, people, loop):  
     assert case.status == Status.ASSIGNED and case.owner_level == "township"
 
 
-def test_grade_rule_township_may_archive_a_major_case(tree, people, loop):  # noqa: F811
+def test_grade_rule_township_may_archive_a_major_case(tree, people, loop):
     case = in_progress(tree, people, loop, grade=Grade.MAJOR)
     services.submit_feedback(case=case, actor=loop.police, result="已处置", now=at(23, 15))
     services.verify_case(case=case, actor=loop.sup_a, passed=True, now=at(23, 16))
@@ -200,7 +202,7 @@ def test_grade_rule_township_may_archive_a_major_case(tree, people, loop):  # no
         in_progress(tree, people, loop, grade=Grade.EMERGENCY)
 
 
-def test_failed_verification_sends_the_case_back_for_rework(tree, people, loop):  # noqa: F811
+def test_failed_verification_sends_the_case_back_for_rework(tree, people, loop):
     case = in_progress(tree, people, loop)
     services.submit_feedback(case=case, actor=loop.police, result="已劝导", now=at(23, 15))
     with pytest.raises(DispatchError, match="返工意见"):
@@ -215,7 +217,7 @@ def test_failed_verification_sends_the_case_back_for_rework(tree, people, loop):
     assert case.status == Status.ARCHIVED
 
 
-def test_handlers_cannot_verify_their_own_feedback(tree, people, loop):  # noqa: F811
+def test_handlers_cannot_verify_their_own_feedback(tree, people, loop):
     case = in_progress(tree, people, loop)
     services.submit_feedback(case=case, actor=loop.police, result="已处置")
     with pytest.raises(DispatchError, match="权限"):
@@ -224,7 +226,7 @@ def test_handlers_cannot_verify_their_own_feedback(tree, people, loop):  # noqa:
         services.verify_case(case=case, actor=people.erin, passed=True)  # a dispatcher
 
 
-def test_extension_once_and_only_before_the_deadline(tree, people, loop):  # noqa: F811
+def test_extension_once_and_only_before_the_deadline(tree, people, loop):
     case = in_progress(tree, people, loop)
     due = case.due_at
     request = services.request_extension(
@@ -254,7 +256,7 @@ def test_extension_once_and_only_before_the_deadline(tree, people, loop):  # noq
         )
 
 
-def test_denied_extension_keeps_the_deadline(tree, people, loop):  # noqa: F811
+def test_denied_extension_keeps_the_deadline(tree, people, loop):
     case = in_progress(tree, people, loop)
     request = services.request_extension(
         case=case, actor=loop.police, days=3, reason="等待", now=at(24, 9)
@@ -267,7 +269,7 @@ def test_denied_extension_keeps_the_deadline(tree, people, loop):  # noqa: F811
     assert PendingRequest.objects.get(pk=request.pk).state == "denied"
 
 
-def test_pause_stops_the_clock(tree, people, loop):  # noqa: F811
+def test_pause_stops_the_clock(tree, people, loop):
     case = in_progress(tree, people, loop)
     due = case.due_at
     request = services.request_pause(
@@ -288,7 +290,7 @@ def test_pause_stops_the_clock(tree, people, loop):  # noqa: F811
     assert resumed.is_public
 
 
-def test_urging_lands_in_the_handlers_inbox(tree, people, loop):  # noqa: F811
+def test_urging_lands_in_the_handlers_inbox(tree, people, loop):
     case = in_progress(tree, people, loop)
     services.urge_case(case=case, actor=people.dave, note="请今日内办结", now=at(23, 12))
     note = Notification.objects.get(case=case, kind="urged")
@@ -299,7 +301,7 @@ def test_urging_lands_in_the_handlers_inbox(tree, people, loop):  # noqa: F811
         services.urge_case(case=case, actor=people.bob, note="催")
 
 
-def test_follow_up_and_reopen_once_within_fifteen_days(tree, people, loop):  # noqa: F811
+def test_follow_up_and_reopen_once_within_fifteen_days(tree, people, loop):
     case = in_progress(tree, people, loop)
     services.submit_feedback(case=case, actor=loop.police, result="已处置", now=at(23, 15))
     services.verify_case(case=case, actor=loop.sup_a, passed=True, now=at(23, 16))
@@ -328,7 +330,7 @@ def test_follow_up_and_reopen_once_within_fifteen_days(tree, people, loop):  # n
         services.reopen_case(case=other, actor=None, reason="晚了", now=at(9, 10, month=12))
 
 
-def test_resolve_on_spot_runs_every_step_in_one_go(tree, people, loop):  # noqa: F811
+def test_resolve_on_spot_runs_every_step_in_one_go(tree, people, loop):
     case = new_case(tree, people, now=at(23, 9))
     services.resolve_on_spot(
         case=case, actor=people.alice, result="当场解释政策，群众认可", now=at(23, 9, 5)
@@ -350,7 +352,7 @@ def test_resolve_on_spot_runs_every_step_in_one_go(tree, people, loop):  # noqa:
         services.resolve_on_spot(case=new_case(tree, people), actor=people.bob, result="x")
 
 
-def test_resolve_on_spot_respects_the_grade_rule(tree, people, loop):  # noqa: F811
+def test_resolve_on_spot_respects_the_grade_rule(tree, people, loop):
     case = new_case(tree, people, grade=Grade.EMERGENCY)
     with pytest.raises(DispatchError, match="县/区"):
         services.resolve_on_spot(case=case, actor=people.alice, result="x")
@@ -358,7 +360,7 @@ def test_resolve_on_spot_respects_the_grade_rule(tree, people, loop):  # noqa: F
     assert case.status == Status.REPORTED and case.event_count == 1
 
 
-def test_summon_adds_several_assisting_departments(tree, people, loop):  # noqa: F811
+def test_summon_adds_several_assisting_departments(tree, people, loop):
     case = in_progress(tree, people, loop)
     services.summon_units(
         case=case,
@@ -374,7 +376,7 @@ def test_summon_adds_several_assisting_departments(tree, people, loop):  # noqa:
         services.summon_units(case=case, actor=people.erin, units=[tree.justice_a])
 
 
-def test_flag_marks_a_key_case(tree, people, loop):  # noqa: F811
+def test_flag_marks_a_key_case(tree, people, loop):
     case = in_progress(tree, people, loop)
     services.flag_case(case=case, actor=people.dave, note="重点关注")
     case.refresh_from_db()

@@ -1,0 +1,216 @@
+"""The staff pages as a user sees them: queues, the case page, its action forms."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from dispatch import services
+from dispatch.models import Case
+from dispatch.states import Status
+from tests import factories as f
+from tests.dispatch import loopkit
+from tests.dispatch.loopkit import at, in_progress, new_case, registered
+
+pytestmark = pytest.mark.django_db
+loop = loopkit.loop  # the fixture
+
+
+def _count(client, url) -> int:
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.get(url).status_code == 200
+    return len(ctx.captured_queries)
+
+
+def test_dispatcher_queue_lists_work_with_a_fixed_number_of_queries(
+    client, tree, people, loop, django_assert_num_queries
+):
+    first = new_case(tree, people)
+    registered(tree, people)
+    client.force_login(people.erin)
+    baseline = _count(client, "/work/dispatcher/")
+    for _ in range(4):
+        new_case(tree, people)
+        registered(tree, people)
+    returned = in_progress(tree, people, loop)
+    services.return_case(case=returned, actor=loop.police, reason="不属本所职责")
+    with django_assert_num_queries(baseline):
+        response = client.get("/work/dispatcher/")
+    page = response.content.decode()
+    assert first.code in page and returned.code in page and "已退回" in page
+    assert page.count('href="/cases/') == 11
+    other = f.case(region=tree.village_b1, owner_unit=tree.centre_b, actor=people.bob)
+    assert other.code not in client.get("/work/dispatcher/").content.decode()
+
+
+def test_handler_inbox_sorts_by_urgency_with_fixed_queries(
+    client, tree, people, loop, django_assert_num_queries
+):
+    signed = in_progress(tree, people, loop)
+    client.force_login(loop.police)
+    baseline = _count(client, "/work/inbox/")
+    pending = registered(tree, people)
+    services.dispatch_case(
+        case=pending, actor=people.erin, unit=tree.police_a, profile=loop.profile
+    )
+    urged = in_progress(tree, people, loop)
+    services.urge_case(case=urged, actor=people.dave, note="抓紧办理")
+    overdue = in_progress(tree, people, loop)
+    Case.objects.filter(pk=overdue.pk).update(due_at=at(1, 9, month=1))
+    with django_assert_num_queries(baseline):
+        response = client.get("/work/inbox/")
+    sections = {
+        key: [t.case.code for t in tasks] for key, _label, tasks in response.context["sections"]
+    }
+    assert sections["pending"] == [pending.code]
+    assert sections["overdue"] == [overdue.code]
+    assert sections["urged"] == [urged.code]
+    assert signed.code in sections["in_progress"]
+    page = response.content.decode()
+    for label in ("待签收", "办理中", "即将超期", "已超期", "督办"):
+        assert label in page
+
+
+def test_supervisor_queue_with_fixed_queries(
+    client,
+    tree,
+    people,
+    loop,
+    django_assert_num_queries,
+):
+    case = in_progress(tree, people, loop)
+    services.submit_feedback(case=case, actor=loop.police, result="已处置")
+    client.force_login(people.dave)
+    baseline = _count(client, "/work/supervise/")
+    for _ in range(3):
+        other = in_progress(tree, people, loop)
+        services.request_extension(
+            case=other, actor=loop.police, days=2, reason="等待鉴定", now=at(23, 12)
+        )
+        done = in_progress(tree, people, loop)
+        services.submit_feedback(case=done, actor=loop.police, result="已处置")
+    with django_assert_num_queries(baseline):
+        response = client.get("/work/supervise/")
+    queue = response.context["queue"]
+    assert len(queue["requests"]) == 3 and len(queue["feedback"]) == 4
+    assert "等待鉴定" in response.content.decode()
+
+
+def test_dispatching_through_the_page(client, tree, people, loop):
+    case = registered(tree, people)
+    client.force_login(people.erin)
+    page = client.get(f"/cases/{case.code}/").content.decode()
+    assert f'action="/cases/{case.code}/dispatch/"' in page
+    assert "csrfmiddlewaretoken" in page
+    response = client.post(
+        f"/cases/{case.code}/dispatch/",
+        {
+            "dispatch-unit": tree.police_a.pk,
+            "dispatch-assisting_units": [tree.justice_a.pk],
+            "dispatch-profile": loop.profile.pk,
+            "dispatch-note": "请尽快处理",
+            "dispatch-expected_status": "registered",
+        },
+    )
+    assert response.status_code == 302 and response["Location"] == f"/cases/{case.code}/"
+    case.refresh_from_db()
+    assert case.status == Status.ASSIGNED and case.lead_unit == tree.police_a
+    follow = client.get(response["Location"]).content.decode()
+    assert "已办理：派单" in follow
+
+
+def test_two_dispatchers_at_once_the_second_is_told_clearly(client, tree, people, loop):
+    case = registered(tree, people)
+    other = Client()
+    client.force_login(people.erin)
+    other.force_login(loop.county_dispatcher)
+    # Both opened the page while the case was 案卷建立; the first submit wins.
+    form = {
+        "dispatch-unit": tree.police_a.pk,
+        "dispatch-profile": loop.profile.pk,
+        "dispatch-note": "第二位派单员的意见",
+        "dispatch-expected_status": "registered",
+    }
+    assert client.post(f"/cases/{case.code}/dispatch/", form).status_code == 302
+    form["dispatch-unit"] = tree.justice_a.pk
+    response = other.post(f"/cases/{case.code}/dispatch/", form)
+    assert response.status_code == 409
+    page = response.content.decode()
+    assert "案件状态已被他人更新为“任务指派”，请刷新后重试" in page
+    case.refresh_from_db()
+    assert case.lead_unit == tree.police_a and case.assignments.count() == 1
+
+
+def test_bad_input_gets_a_message_and_keeps_what_was_typed(client, tree, people, loop):
+    case = in_progress(tree, people, loop)
+    client.force_login(loop.police)
+    response = client.post(
+        f"/cases/{case.code}/extension/",
+        {
+            "extension-days": "0",
+            "extension-reason": "等待<b>鉴定</b>结论",
+            "extension-expected_status": "in_progress",
+        },
+    )
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "请检查填写内容" in page
+    assert "等待&lt;b&gt;鉴定&lt;/b&gt;结论" in page and "<b>鉴定</b>" not in page
+    assert client.post(f"/cases/{case.code}/no-such-action/", {}).status_code == 404
+    case.refresh_from_db()
+    assert case.status == Status.IN_PROGRESS
+
+
+def test_case_page_masks_parties_and_offers_only_this_users_actions(client, tree, people, loop):
+    applicant = f.party(name="王小明", phone="13912345678", id_number="110101199003071233")
+    case = registered(tree, people, parties=[(applicant, "applicant")])
+    client.force_login(people.erin)
+    page = client.get(f"/cases/{case.code}/").content.decode()
+    assert "王小明" not in page and "13912345678" not in page and "110101199003071233" not in page
+    assert "王**" in page or "王*" in page
+    assert "139****5678" in page
+    assert "act-dispatch" in page and "act-verify" not in page and "act-sign" not in page
+    client.force_login(loop.police)
+    assert client.get(f"/cases/{case.code}/").status_code == 404  # not assigned to police yet
+
+
+def test_posting_an_action_the_user_may_not_take_is_refused(client, tree, people, loop):
+    case = in_progress(tree, people, loop)
+    services.submit_feedback(case=case, actor=loop.police, result="已处置")
+    client.force_login(loop.police)  # a handler may not verify its own work
+    response = client.post(
+        f"/cases/{case.code}/verify/",
+        {
+            "verify-outcome": "pass",
+            "verify-carried_out": "yes",
+            "verify-expected_status": "feedback",
+        },
+    )
+    assert response.status_code == 409
+    assert "没有办理该案件此项操作的权限" in response.content.decode()
+    case.refresh_from_db()
+    assert case.status == Status.FEEDBACK
+    client.force_login(people.dave)
+    response = client.post(
+        f"/cases/{case.code}/verify/",
+        {
+            "verify-outcome": "pass",
+            "verify-carried_out": "yes",
+            "verify-expected_status": "feedback",
+        },
+    )
+    assert response.status_code == 302
+    case.refresh_from_db()
+    assert case.status == Status.ARCHIVED
+
+
+def test_csrf_is_enforced_on_actions(tree, people, loop):
+    case = registered(tree, people)
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(people.erin)
+    response = strict.post(f"/cases/{case.code}/escalate/", {"escalate-reason": "上报"})
+    assert response.status_code == 403
+    case.refresh_from_db()
+    assert case.owner_unit == tree.centre_a
