@@ -14,7 +14,7 @@ from celery import shared_task
 log = logging.getLogger("dispatch.tasks")
 
 
-def _parse_now(now: str | None) -> dt.datetime | None:
+def parse_now(now: str | None) -> dt.datetime | None:
     """Tasks take primitives: the optional clock is an ISO 8601 string with its offset."""
     if now is None:
         return None
@@ -37,7 +37,7 @@ def sweep_deadlines(now: str | None = None) -> dict:
     """Beat, every minute: warnings, overdue notices and escalations that are due, once each."""
     from dispatch.sweeper import sweep
 
-    counts = sweep(now=_parse_now(now))
+    counts = sweep(now=parse_now(now))
     if counts["alerts"]:
         log.info("deadline sweep: %(alerts)s alerts on %(cases)s cases", counts)
     return counts
@@ -65,7 +65,7 @@ def deliver_pending_notifications(now: str | None = None) -> int:
     """Beat: queue again the outbox rows whose delivery failed or whose worker died."""
     from dispatch.notifications import pending_for_retry
 
-    ids = pending_for_retry(now=_parse_now(now))
+    ids = pending_for_retry(now=parse_now(now))
     for pk in ids:
         deliver_notification.delay(pk)
     return len(ids)

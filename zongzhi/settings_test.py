@@ -9,3 +9,14 @@ CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 MEDIA_ROOT = VAR_DIR / "test-media"  # noqa: F405
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    # A file, not memory, so that a real worker started by a test opens the same database.
+    # One file per test process: parallel runs (and pytest-xdist, which appends _gwN) never
+    # share one.
+    import os as _os
+    import tempfile as _tempfile
+
+    DATABASES["default"]["TEST"] = {  # noqa: F405
+        "NAME": str(Path(_tempfile.gettempdir()) / f"zongzhi-test-{_os.getpid()}.sqlite3")  # noqa: F405
+    }
