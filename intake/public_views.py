@@ -203,6 +203,9 @@ def lookup(request):
         else:
             error = _("案件编号或手机号后四位不正确")
             status = 400
+    if request.method == "POST":
+        # Show the code back for a retry, never the digits: they are half of the secret.
+        form = LookupForm(initial={"code": (request.POST.get("code") or "")[:32]})
     html = render_to_string(
         "intake/lookup.html",
         {
