@@ -59,7 +59,7 @@ class RoutingRuleAdmin(admin.ModelAdmin):
     ]
     list_filter = ["handling_level", "auto_dispatch", "is_active", "grade"]
     search_fields = ["category__name", "region__name", "unit__name"]
-    autocomplete_fields = ["category", "region", "unit"]
+    autocomplete_fields = ["category", "region"]
     list_select_related = ["category__parent", "region", "unit", "profile"]
 
 

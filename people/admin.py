@@ -17,7 +17,7 @@ class RoleGrantInline(admin.TabularInline):
     extra = 0
     fields = ["role", "region", "unit", "granted_at"]
     readonly_fields = ["granted_at"]
-    autocomplete_fields = ["region", "unit"]
+    autocomplete_fields = ["region"]
 
 
 def _save_grant(request, grant: RoleGrant) -> bool:
@@ -78,7 +78,7 @@ class RoleGrantAdmin(admin.ModelAdmin):
         "region__name",
         "unit__name",
     ]
-    autocomplete_fields = ["user", "region", "unit"]
+    autocomplete_fields = ["user", "region"]
     list_select_related = ["user", "region", "unit"]
 
     def save_model(self, request, obj, form, change):
