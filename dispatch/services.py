@@ -1167,6 +1167,9 @@ def request_extension(
 
 
 def _open_request(case: Case, *, kind, actor, reason: str, days, now, action) -> PendingRequest:
+    if actor is None:
+        # A request is a person's: the supervisor decides on who asked and why.
+        raise DispatchError(_("延期或中止须由承办人本人申请"), code="actor_required")
     if case.requests.filter(kind=kind, state=PendingRequest.State.PENDING).exists():
         raise DispatchError(_("已有待审批的同类申请"), code="pending_exists")
     request = PendingRequest.objects.create(
