@@ -1,0 +1,305 @@
+"""The receipt (受理单): its content, the browser print view, and the WeasyPrint PDF.
+
+One template serves both: the print view links ``static/css/receipt.css``; the PDF gets the
+same stylesheet pre-parsed once per process together with the prepared CJK fonts
+(``intake.fonts``), because parsing the CSS and loading the fonts is most of a cold render.
+
+The PDF is rendered by ``intake.tasks.render_receipt`` after the registering transaction has
+committed (``queue_receipt``) and stored in ``Case.receipt_pdf``; the download view renders
+on demand if it is missing. User text reaches the template only through autoescaping.
+"""
+
+from __future__ import annotations
+
+import atexit
+import datetime as dt
+import logging
+import mimetypes
+import secrets
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from dispatch.models import Case, PartyRole
+from dispatch.states import Status
+from intake import fonts
+from intake.qr import qr_png_data_uri, qr_svg, qr_version, tracking_url
+
+logger = logging.getLogger(__name__)
+# WeasyPrint logs seven INFO lines per document; a worker rendering receipts only wants problems.
+logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
+
+# Paper sizes: CSS @page size and margin, and the QR's printed width.
+SIZES = {
+    "a4": {"page": "A4", "margin": "18mm 18mm 16mm", "qr": "46mm", "label": "A4"},
+    "a5": {"page": "A5", "margin": "10mm 11mm", "qr": "38mm", "label": "A5"},
+    # A thermal roll has no page height; 200 mm holds the receipt on one "page" and the
+    # printer cuts after the content.
+    "80mm": {"page": "80mm 200mm", "margin": "4mm 4mm", "qr": "40mm", "label": "80mm"},
+}
+DEFAULT_SIZE = "a4"
+
+
+def clean_size(value: str | None) -> str:
+    return value if value in SIZES else DEFAULT_SIZE
+
+
+# --- content ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Promise:
+    at: dt.datetime
+    estimated: bool  # computed from the deadline profile, not yet a deadline column
+
+
+def promised_reply(case: Case) -> Promise | None:
+    """When the resident will hear back: the reply deadline, else completion, else estimated.
+
+    Before dispatch a case has no deadline columns; the estimate counts the profile's reply
+    time (the case's, or the matching routing rule's) from registration. No profile, no line.
+    """
+    if case.reply_due_at:
+        return Promise(case.reply_due_at, estimated=False)
+    if case.due_at:
+        return Promise(case.due_at, estimated=False)
+    if case.status not in (Status.REPORTED, Status.REGISTERED):
+        return None
+    from dispatch.deadlines import due_after
+    from dispatch.routing import find_rule
+
+    profile = case.profile
+    if profile is None:
+        rule = find_rule(case)
+        profile = rule.profile if rule is not None else None
+    if profile is None:
+        return None
+    start = case.registered_at or case.reported_at
+    try:
+        return Promise(due_after(start, profile.reply_amount, profile.reply_unit), estimated=True)
+    except ValueError:
+        return None
+
+
+def next_steps(case: Case) -> str:
+    if case.status == Status.REJECTED:
+        return _(
+            "您的诉求不属于本中心受理范围，请按下列指引向有关单位反映。如对本决定有异议，"
+            "可向本中心咨询。"
+        )
+    if case.status == Status.ARCHIVED:
+        return _("您的诉求已办结。扫描二维码可查看办理结果，并对我们的工作进行评价。")
+    if case.status == Status.REPORTED:
+        return _("您的诉求已登记，我们将尽快审核立案。扫描二维码可随时查询办理进度。")
+    return _(
+        "您的诉求已立案，我们将分派承办单位办理，并在答复期限内告知您处理情况。"
+        "扫描二维码可随时查询办理进度、对办理结果进行评价。"
+    )
+
+
+def receipt_context(case: Case, *, size: str = DEFAULT_SIZE, for_pdf: bool = False) -> dict:
+    size = clean_size(size)
+    applicants = [
+        link.party
+        for link in case.case_parties.filter(role=PartyRole.APPLICANT).select_related("party")
+    ]
+    url = tracking_url(case)
+    is_rejected = case.status == Status.REJECTED
+    return {
+        "case": case,
+        "centre": case.owner_unit,
+        "clerk_number": case.created_by.work_number if case.created_by_id else "",
+        "applicants": [
+            {"name": party.masked_name, "phone": party.masked_phone} for party in applicants
+        ],
+        "received_at": timezone.localtime(case.reported_at),
+        "promise": None if is_rejected else promised_reply(case),
+        "next_steps": next_steps(case),
+        "is_rejected": is_rejected,
+        # Vector in the browser, a pixel-exact PNG in the PDF (see intake.qr).
+        "qr_svg": None if for_pdf else qr_svg(url, title=_("扫码查询办理进度")),
+        "qr_png": qr_png_data_uri(url) if for_pdf else None,
+        "qr_version": qr_version(url),
+        "size": size,
+        "sizes": SIZES,
+        "page": SIZES[size],
+        "for_pdf": for_pdf,
+        "printed_at": timezone.localtime(),
+    }
+
+
+def render_receipt_html(
+    case: Case, *, size: str = DEFAULT_SIZE, for_pdf: bool = False, request=None
+) -> str:
+    return render_to_string(
+        "intake/receipt.html", receipt_context(case, size=size, for_pdf=for_pdf), request=request
+    )
+
+
+# --- PDF --------------------------------------------------------------------------------------
+
+
+class ReceiptFetchError(ValueError):
+    """The receipt asked for a resource outside the product's own static files."""
+
+
+def _static_roots() -> list[Path]:
+    roots = [Path(p if isinstance(p, str | Path) else p[1]) for p in settings.STATICFILES_DIRS]
+    roots.append(Path(settings.STATIC_ROOT))
+    return roots
+
+
+def make_url_fetcher(roots: list[Path] | None = None):
+    """A WeasyPrint fetcher that reads only files under ``roots`` (static files and the
+    prepared fonts) and ``data:`` URIs. No network, no other ``file://`` path."""
+    from weasyprint.urls import URLFetcher, URLFetcherResponse
+
+    allowed = [Path(root).resolve() for root in (roots or [*_static_roots(), fonts.font_dir()])]
+
+    class ReceiptURLFetcher(URLFetcher):
+        def fetch(self, url, headers=None):
+            parts = urlsplit(url)
+            scheme = parts.scheme.lower()
+            if scheme == "data":
+                return super().fetch(url, headers)
+            if scheme == "file" and parts.netloc in ("", "localhost"):
+                path = Path(unquote(parts.path)).resolve()
+                if path.is_file() and any(path.is_relative_to(root) for root in allowed):
+                    content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+                    return URLFetcherResponse(
+                        path.as_uri(),
+                        body=path.read_bytes(),
+                        headers={"Content-Type": content_type},
+                    )
+            raise ReceiptFetchError(f"receipt may not fetch {url[:200]!r}")
+
+    return ReceiptURLFetcher(allowed_protocols=("data", "file"))
+
+
+@dataclass
+class _PdfEnvironment:
+    font_config: object
+    stylesheet: object
+    fetcher: object
+    base_url: str
+    prepared: bool
+
+
+_env: _PdfEnvironment | None = None
+# WeasyPrint's font configuration is shared by every render in the process; renders take turns.
+_lock = threading.Lock()
+
+
+@atexit.register
+def _drop_environment() -> None:
+    # Free the font configuration while its C libraries are still loaded.
+    global _env
+    _env = None
+
+
+def _environment() -> _PdfEnvironment:
+    """Fonts and stylesheet, loaded once per process (rebuilt once the fonts appear)."""
+    global _env
+    if _env is not None and (_env.prepared or fonts.prepared_fonts() is None):
+        return _env
+    from django.contrib.staticfiles import finders
+    from weasyprint import CSS
+    from weasyprint.text.fonts import FontConfiguration
+
+    css_path = finders.find("css/receipt.css")
+    if not css_path:
+        raise fonts.ReceiptFontError("static/css/receipt.css is missing")
+    prepared = fonts.prepared_fonts()
+    faces, families = fonts.font_face_css(prepared)
+    font_config = FontConfiguration()
+    fetcher = make_url_fetcher()
+    base_url = Path(css_path).resolve().parent.as_uri() + "/"
+    source = "\n".join(
+        (
+            faces,
+            Path(css_path).read_text(encoding="utf-8"),
+            f"html, body, h1, h2, h3, p, td, th, div, span {{ font-family: {families}; }}",
+        )
+    )
+    stylesheet = CSS(string=source, base_url=base_url, url_fetcher=fetcher, font_config=font_config)
+    _env = _PdfEnvironment(
+        font_config, stylesheet, fetcher, base_url, prepared=prepared is not None
+    )
+    return _env
+
+
+_WARM_UP_HTML = (
+    "<h1>受理回执</h1><table><tr><th>案件编号</th><td>0123456789X</td></tr></table>"
+    "<p>综治中心 年月日前 申请人 张* 138****1234 诉求类别 邻里纠纷 扫码查询办理进度</p>"
+)
+
+
+def warm_up() -> None:
+    """Load fonts and stylesheet and lay out a sample now (worker start, benchmark), so the
+    first receipt a clerk waits for does not pay for it."""
+    html_to_pdf(_WARM_UP_HTML)
+
+
+def html_to_pdf(html: str) -> bytes:
+    """Render receipt HTML with the cached fonts, stylesheet and the restricted fetcher."""
+    from weasyprint import HTML
+
+    with _lock:
+        env = _environment()
+        document = HTML(string=html, base_url=env.base_url, url_fetcher=env.fetcher)
+        return document.write_pdf(stylesheets=[env.stylesheet], font_config=env.font_config)
+
+
+def render_receipt_pdf(case: Case, *, size: str = DEFAULT_SIZE) -> bytes:
+    return html_to_pdf(render_receipt_html(case, size=size, for_pdf=True))
+
+
+def _load(case_id: int) -> Case | None:
+    return (
+        Case.objects.select_related(
+            "owner_unit", "created_by", "category__parent", "region", "profile"
+        )
+        .filter(pk=case_id)
+        .first()
+    )
+
+
+def store_receipt_pdf(*, case_id: int) -> str | None:
+    """Render the case's receipt and store it in ``Case.receipt_pdf``; returns the file name.
+
+    Idempotent: a second call replaces the file. Rendering and file writes happen outside any
+    transaction; the row is switched to the new file with a conditional update, so of two
+    concurrent renders one wins and the other removes its own file.
+    """
+    case = _load(case_id)
+    if case is None:
+        return None
+    pdf = render_receipt_pdf(case)
+    field = case.receipt_pdf
+    old = field.name or ""
+    # A random part: the file name is not guessable from the case code.
+    name = field.field.generate_filename(case, f"{case.code}-{secrets.token_hex(8)}.pdf")
+    stored = field.storage.save(name, ContentFile(pdf), max_length=field.field.max_length)
+    updated = Case.objects.filter(pk=case.pk, receipt_pdf=old).update(receipt_pdf=stored)
+    if not updated:
+        field.storage.delete(stored)
+        return Case.objects.filter(pk=case.pk).values_list("receipt_pdf", flat=True).first()
+    if old:
+        field.storage.delete(old)
+    return stored
+
+
+def queue_receipt(case: Case) -> None:
+    """Render and store the receipt after the current transaction commits."""
+    from intake.tasks import render_receipt
+
+    case_id = case.pk
+    transaction.on_commit(lambda: render_receipt.delay(case_id))
