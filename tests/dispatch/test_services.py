@@ -8,7 +8,7 @@ import pytest
 
 from dispatch import services
 from dispatch.events import verify_chain
-from dispatch.models import Assignment, Notification, PendingRequest
+from dispatch.models import Assignment, Case, Notification, PendingRequest
 from dispatch.selectors import handler_inbox
 from dispatch.services import DispatchError, StaleCaseError
 from dispatch.states import Action, Grade, Status
@@ -383,3 +383,47 @@ def test_flag_marks_a_key_case(tree, people, loop):
     assert case.is_flagged
     with pytest.raises(DispatchError):
         services.flag_case(case=case, actor=people.dave)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_dispatchers_racing_on_postgresql_one_wins(tree, people, loop):
+    """Real concurrency: two threads, two connections, one row lock."""
+    import threading
+
+    from django.db import connection, connections
+
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks (SELECT ... FOR UPDATE) need PostgreSQL")
+    case = registered(tree, people)
+    barrier = threading.Barrier(2)
+    outcomes: dict[str, str] = {}
+
+    def attempt(name, actor, unit):
+        try:
+            barrier.wait(timeout=10)
+            services.dispatch_case(
+                case=Case.objects.get(pk=case.pk),
+                actor=actor,
+                unit=unit,
+                profile=loop.profile,
+                expected_status=Status.REGISTERED,
+            )
+            outcomes[name] = "won"
+        except StaleCaseError as exc:
+            outcomes[name] = exc.message
+        finally:
+            connections.close_all()
+
+    threads = [
+        threading.Thread(target=attempt, args=("erin", people.erin, tree.police_a)),
+        threading.Thread(target=attempt, args=("county", loop.county_dispatcher, tree.justice_a)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert list(outcomes.values()).count("won") == 1
+    loser = next(v for v in outcomes.values() if v != "won")
+    assert loser == "案件状态已被他人更新为“任务指派”，请刷新后重试"
+    assert Assignment.objects.filter(case=case).count() == 1
+    assert verify_chain(Case.objects.get(pk=case.pk)).ok
