@@ -64,6 +64,8 @@ def _generation(token: str) -> str:
 
 @require_http_methods(["GET", "HEAD"])
 def tracking(request, token: str):
+    if not selectors.TOKEN_RE.match(token):
+        return _not_found()
     large = request.GET.get("large") == "1"
     page_key = _page_key(token, large)
     gen_key = tracking_generation_key(token)
@@ -73,10 +75,13 @@ def tracking(request, token: str):
     if cached is not None and stamp is not None and cached[0] == stamp:
         return _public(HttpResponse(cached[1]))
 
-    if stamp is None:
+    added = stamp is None
+    if added:
         stamp = _generation(token)  # read before the case, so a racing event wins
     case = selectors.case_by_token(token)
     if case is None:
+        if added:
+            cache.delete(gen_key)  # guessed tokens leave nothing behind in the cache
         return _not_found()
     now = timezone.now()
     html = _render_tracking(request, case, token=token, large=large, now=now)

@@ -251,8 +251,22 @@ class TimelineRow:
     unit: str
 
 
-# Actions whose public row the resident sees; anything else stays internal even if public.
-_PUBLIC_ACTIONS = {a.value for a in Action}
+# Supervision and bookkeeping stay off the resident's timeline even if marked public.
+_INTERNAL_ACTIONS = {
+    Action.ROUTED,
+    Action.ROUTING_FAILED,
+    Action.TOKEN_REISSUED,
+    Action.LINKED,
+    Action.FLAGGED,
+    Action.URGED,
+    Action.WARNED,
+    Action.OVERDUE,
+    Action.ESCALATED_OVERDUE,
+    Action.EXTENSION_REQUESTED,
+    Action.EXTENSION_DENIED,
+    Action.PAUSE_REQUESTED,
+    Action.PAUSE_DENIED,
+}
 
 
 def tracking_context(case: Case, *, now: dt.datetime) -> dict:
@@ -285,7 +299,7 @@ def tracking_context(case: Case, *, now: dt.datetime) -> dict:
     timeline = [
         TimelineRow(str(Action(e.action).label), e.at, e.public_unit_name)
         for e in events
-        if e.action in _PUBLIC_ACTIONS
+        if e.action not in _INTERNAL_ACTIONS
     ]
     handling = case.lead_unit or case.owner_unit
     promised = case.due_at or case.reply_due_at
@@ -303,6 +317,7 @@ def tracking_context(case: Case, *, now: dt.datetime) -> dict:
         "is_late": is_late(case, now=now),
         "is_paused": case.paused_at is not None,
         "closed_at": case.closed_at,
+        "closed_late": case.closed_on_time is False,
         "timeline": timeline,
         "can_rate": can_rate(case),
         "rating": case.resident_rating,

@@ -248,3 +248,37 @@ def test_markup_is_inert_on_the_tracking_page(
     body = page(client, case)
     assert "<script>" not in body
     assert "&lt;script&gt;" in body  # the reason and referral are shown, escaped
+
+
+def test_a_repeat_visit_is_served_from_the_cache_without_queries(
+    client, case, django_assert_num_queries
+):
+    first = page(client, case)
+    with django_assert_num_queries(0):
+        again = page(client, case)
+    assert again == first
+    assert page(client, case, large="1") != first  # the large-text page is its own entry
+    assert 'class="public large"' in page(client, case, large="1")
+
+
+def test_a_page_rendered_from_a_read_that_raced_an_event_is_never_served(
+    client, case, tree, people, django_capture_on_commit_callbacks
+):
+    from intake import public_views
+
+    real = public_views._render_tracking
+
+    def render_then_event(*args, **kwargs):
+        html = real(*args, **kwargs)  # rendered from the state before the event
+        with django_capture_on_commit_callbacks(execute=True):
+            services.dispatch_case(
+                case=case, actor=people.erin, unit=tree.police_a, profile=f.profile()
+            )
+        return html
+
+    public_views._render_tracking = render_then_event
+    try:
+        assert current_step(page(client, case)) == "案卷建立"
+    finally:
+        public_views._render_tracking = real
+    assert current_step(page(client, case)) == "任务指派"
