@@ -21,6 +21,7 @@ from intake import fonts, receipt
 from intake.qr import qr_matrix, qr_svg, qr_version, tracking_url
 from intake.tasks import render_receipt
 from tests import factories as f
+from tests.intake.intake_helpers import APPLICANT, cats, register_via_http  # noqa: F401
 
 PUBLIC = "https://zz.qinghe.example.cn"
 RARE = "𠮷堃喆燊"
@@ -136,6 +137,31 @@ def test_qr_in_the_pdf_decodes_to_the_public_tracking_url(
     decoded = decode_qr(pdf_file(case), tmp_path)
     assert decoded == f"{PUBLIC}/t/{case.tracking_token}"
     assert decoded == tracking_url(case)
+
+
+@pytest.mark.usefixtures("cats")
+def test_clerk_registers_over_http_and_the_receipt_qr_opens_the_tracking_page(
+    client, tree, people, django_capture_on_commit_callbacks, tmp_path
+):
+    """The whole counter path: the intake screen, the stored PDF, a real QR decoder, the
+    resident's page at the decoded URL showing the current step."""
+    client.force_login(people.alice)
+    with django_capture_on_commit_callbacks(execute=True):
+        case = register_via_http(client, tree)
+    case.refresh_from_db()
+    pdf = pdf_file(case)
+    assert "ZZ-Receipt-Sans" in run("pdffonts", str(pdf))
+    text = run("pdftotext", "-enc", "UTF-8", str(pdf), "-")
+    assert case.code in text and "王**" in text and APPLICANT["name"] not in text
+
+    url = decode_qr(pdf, tmp_path)
+    assert url == f"{PUBLIC}/t/{case.tracking_token}"
+    client.logout()
+    page = client.get(url.removeprefix(PUBLIC))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert case.code in html
+    assert 'aria-current="step"><span class="label">案卷建立</span>' in html
 
 
 def test_qr_is_low_density():
