@@ -499,6 +499,15 @@ def staff_specs(demo: DemoCounty) -> list[StaffSpec]:
                 region=grid,
             )
         )
+    # The county centre keeps emergencies it handles itself.
+    specs.append(
+        StaffSpec(
+            "handler_county",
+            Role.HANDLER,
+            demo_person_name("h", "county"),
+            unit=demo.centres[county.code],
+        )
+    )
     return specs
 
 
