@@ -39,7 +39,7 @@ from dispatch.states import (
 )
 from grids.models import LEVEL_ORDER, Level, Region, Unit, UnitKind
 from grids.selectors import centre_of
-from people.models import Party, Role, User
+from people.models import Party, Role, RoleGrant, User
 from people.selectors import roles_of, staff_with_role
 
 LIVE_ASSIGNMENT = (AssignmentStatus.PENDING, AssignmentStatus.SIGNED)
@@ -455,15 +455,15 @@ def _handlers_of(units: Iterable[Unit]) -> list[User]:
 
 
 def _supervisors_of(case: Case) -> list[User]:
-    """Supervisors whose region covers the owner centre (nearest levels included)."""
+    """The supervisors nearest the owner centre: its own region's, else the next level up."""
     codes = case.owner_unit.region.ancestor_codes()  # the owner region and its ancestors
-    return list(
-        User.objects.filter(
-            is_active=True,
-            grants__role=Role.SUPERVISOR,
-            grants__region__code__in=codes,
-        ).distinct()
-    )
+    grants = RoleGrant.objects.filter(
+        role=Role.SUPERVISOR, region__code__in=codes, user__is_active=True
+    ).select_related("user", "region")
+    by_depth: dict[int, dict[int, User]] = {}
+    for grant in grants:
+        by_depth.setdefault(len(grant.region.path), {})[grant.user_id] = grant.user
+    return list(by_depth[max(by_depth)].values()) if by_depth else []
 
 
 def _deadline_module():

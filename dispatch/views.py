@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from dispatch import forms, selectors, services
 from dispatch.models import AssignmentRole, AssignmentStatus, PendingRequest
+from dispatch.notifications import inbox_of
 from dispatch.services import (
     MANAGER_ROLES,
     REGISTER_ROLES,
@@ -330,7 +331,9 @@ def dispatcher_queue(request):
 def handler_inbox(request):
     inbox = selectors.handler_inbox(request.user)
     sections = [(key, SECTION_LABELS[key], inbox[key]) for key in selectors.INBOX_SECTIONS]
-    return render(request, "dispatch/inbox.html", {"sections": sections})
+    # Urging notes and new tasks: the messages written by the services' notify().
+    notes = list(inbox_of(request.user).filter(read_at__isnull=True)[:20])
+    return render(request, "dispatch/inbox.html", {"sections": sections, "notes": notes})
 
 
 SECTION_LABELS = {

@@ -71,6 +71,7 @@ def test_handler_inbox_sorts_by_urgency_with_fixed_queries(
     page = response.content.decode()
     for label in ("待签收", "办理中", "即将超期", "已超期", "督办"):
         assert label in page
+    assert "抓紧办理" in page  # the supervisor's urging note itself
 
 
 def test_supervisor_queue_with_fixed_queries(
@@ -214,3 +215,48 @@ def test_csrf_is_enforced_on_actions(tree, people, loop):
     assert response.status_code == 403
     case.refresh_from_db()
     assert case.owner_unit == tree.centre_a
+
+
+def test_extension_requested_and_approved_through_the_pages(client, tree, people, loop):
+    case = in_progress(tree, people, loop)
+    due = case.due_at
+    client.force_login(loop.police)
+    response = client.post(
+        f"/cases/{case.code}/extension/",
+        {
+            "extension-days": "3",
+            "extension-reason": "等待司法鉴定结论",
+            "extension-expected_status": "in_progress",
+        },
+    )
+    assert response.status_code == 302
+    client.force_login(loop.sup_a)
+    assert "等待司法鉴定结论" in client.get("/work/supervise/").content.decode()
+    page = client.get(f"/cases/{case.code}/").content.decode()
+    assert "act-decide" in page
+    request = case.requests.get()
+    response = client.post(
+        f"/cases/{case.code}/decide/",
+        {
+            "decide-request": request.pk,
+            "decide-decision": "approve",
+            "decide-note": "同意",
+            "decide-expected_status": "in_progress",
+        },
+    )
+    assert response.status_code == 302
+    case.refresh_from_db()
+    assert case.extension_count == 1 and case.due_at > due
+    client.force_login(loop.police)
+    page = client.get(f"/cases/{case.code}/").content.decode()
+    assert "act-extension" in page  # offered; the service refuses a second one clearly
+    response = client.post(
+        f"/cases/{case.code}/extension/",
+        {
+            "extension-days": "2",
+            "extension-reason": "还需时间",
+            "extension-expected_status": "in_progress",
+        },
+    )
+    assert response.status_code == 409
+    assert "不能再申请延期" in response.content.decode()

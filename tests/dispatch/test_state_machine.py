@@ -222,7 +222,7 @@ SENSIBLE = {
 
 @pytest.mark.django_db
 @settings(
-    max_examples=60,
+    max_examples=40,
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
