@@ -27,9 +27,13 @@ cats = intake_helpers.cats
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
+    from intake import public_views
+
     cache.clear()
+    public_views._LOCAL.clear()
     yield
     cache.clear()
+    public_views._LOCAL.clear()
 
 
 @pytest.fixture
