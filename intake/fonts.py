@@ -122,7 +122,7 @@ def slices(available: set[int]) -> list[tuple[str, tuple[str, ...], set[int]]]:
         second.update(range(start, end + 1))
     second = (second & available) - first
     rest = sorted(available - first - second)
-    out = [
+    out: list[tuple[str, tuple[str, ...], set[int]]] = [
         (f"{FAMILY_PREFIX} 01", ("regular", "bold"), first),
         (f"{FAMILY_PREFIX} 02", ("regular", "bold"), second),
     ]

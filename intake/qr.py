@@ -32,13 +32,14 @@ def qr_matrix(data: str) -> tuple[tuple[bool, ...], ...]:
     Error correction M (15% of the code can be smudged) unless L fits a smaller version: on an
     80 mm thermal print, larger modules help a cheap camera more than the extra redundancy.
     """
-    best = None
+    best: qrcode.QRCode | None = None
     for level in (ERROR_CORRECT_M, ERROR_CORRECT_L):
         code = qrcode.QRCode(version=None, error_correction=level, border=0)
         code.add_data(data, optimize=0)
         code.make(fit=True)
         if best is None or code.version < best.version:
             best = code
+    assert best is not None
     return tuple(tuple(bool(cell) for cell in row) for row in best.get_matrix())
 
 
@@ -53,6 +54,7 @@ def qr_png_data_uri(data: str) -> str:
     n = len(matrix) + 2 * QUIET_ZONE
     image = Image.new("1", (n, n), 1)
     pixels = image.load()
+    assert pixels is not None
     for y, row in enumerate(matrix):
         for x, dark in enumerate(row):
             if dark:

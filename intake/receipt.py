@@ -116,7 +116,7 @@ def receipt_context(case: Case, *, size: str = DEFAULT_SIZE, for_pdf: bool = Fal
     return {
         "case": case,
         "centre": case.owner_unit,
-        "clerk_number": case.created_by.work_number if case.created_by_id else "",
+        "clerk_number": case.created_by.work_number if case.created_by is not None else "",
         "applicants": [
             {"name": party.masked_name, "phone": party.masked_phone} for party in applicants
         ],

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, HttpResponse
+from django.http import FileResponse, HttpResponse, HttpResponseBase
 from django.views.decorators.http import require_GET
 
 from dispatch.selectors import case_for
 from intake import receipt
 
 
-def _headers(response: HttpResponse) -> HttpResponse:
+def _headers(response: HttpResponseBase) -> HttpResponseBase:
     # The receipt carries the tracking token (in the QR): keep it out of shared caches.
     response["Cache-Control"] = "private, no-store"
     response["X-Robots-Tag"] = "noindex"
@@ -43,13 +43,13 @@ def receipt_pdf(request, code: str):
             receipt.store_receipt_pdf(case_id=case.pk)
             case.refresh_from_db(fields=["receipt_pdf"])
         if case.receipt_pdf:
-            response = FileResponse(
+            stored = FileResponse(
                 case.receipt_pdf.open("rb"),
                 as_attachment=True,
                 filename=filename,
                 content_type="application/pdf",
             )
-            return _headers(response)
+            return _headers(stored)
     pdf = receipt.render_receipt_pdf(case, size=size)
     response = HttpResponse(pdf, content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
