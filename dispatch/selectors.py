@@ -122,7 +122,9 @@ def dispatcher_queue(user: User) -> dict[str, list[Case]]:
     queue: dict[str, list[Case]] = {"reported": [], "registered": []}
     for case in qs:
         queue[case.status].append(case)
-    queue["registered"].sort(key=lambda c: (not c.was_returned, not c.needs_routing, c.reported_at))
+    queue["registered"].sort(
+        key=lambda c: (not getattr(c, "was_returned", False), not c.needs_routing, c.reported_at)
+    )
     return queue
 
 

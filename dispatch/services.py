@@ -462,7 +462,8 @@ def _supervisors_of(case: Case) -> list[User]:
     ).select_related("user", "region")
     by_depth: dict[int, dict[int, User]] = {}
     for grant in grants:
-        by_depth.setdefault(len(grant.region.path), {})[grant.user_id] = grant.user
+        if grant.region is not None:
+            by_depth.setdefault(len(grant.region.path), {})[grant.user_id] = grant.user
     return list(by_depth[max(by_depth)].values()) if by_depth else []
 
 
@@ -1149,7 +1150,7 @@ def request_extension(
         _handler_assignment(case, actor, unit, lead_only=True)
         if case.due_at is None or now >= case.due_at:
             raise DispatchError(_("已超过办结期限，不能再申请延期"), code="too_late")
-        limit = case.profile.max_extensions if case.profile_id else 1
+        limit = case.profile.max_extensions if case.profile is not None else 1
         if case.extension_count >= limit:
             raise DispatchError(
                 _("本案已延期%(n)s次，不能再申请延期") % {"n": case.extension_count},
