@@ -7,7 +7,7 @@ from django.utils.translation import gettext_lazy as _
 
 from dispatch.models import Case, Category, DeadlineProfile, PendingRequest
 from dispatch.states import Grade, Satisfaction, Status
-from grids.models import Unit, UnitKind
+from grids.models import Region, Unit, UnitKind
 
 TEXTAREA = forms.Textarea(attrs={"rows": 3})
 
@@ -139,6 +139,18 @@ class DelegateForm(CaseActionForm):
 class TransferForm(CaseActionForm):
     to_unit = UnitChoiceField(label=_("转办至"), queryset=Unit.objects.none())
     reason = forms.CharField(label=_("转办理由"), widget=TEXTAREA, max_length=1000)
+    region_code = forms.CharField(
+        label=_("更正事发地区划代码（转至其他辖区时填写）"), max_length=15, required=False
+    )
+
+    def clean_region_code(self):
+        code = self.cleaned_data["region_code"].strip()
+        if not code:
+            return None
+        region = Region.objects.filter(code=code, is_active=True).first()
+        if region is None:
+            raise forms.ValidationError(_("区划代码%(code)s不存在") % {"code": code})
+        return region
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -794,10 +794,15 @@ def transfer_case(
     actor: User | None,
     to_unit: Unit,
     reason: str,
+    region: Region | None = None,
     expected_status: str | None = None,
     now: dt.datetime | None = None,
 ) -> Case:
-    """转办: the case belongs to another centre; it moves there (never closed as not ours)."""
+    """转办: the case belongs to another centre; it moves there (never closed as not ours).
+
+    When the place was recorded wrongly, ``region`` corrects it; it must lie in the receiving
+    centre's area, as must the place the case keeps.
+    """
     now = now or timezone.now()
     reason = reason.strip()
     if not reason:
@@ -809,6 +814,13 @@ def transfer_case(
             raise DispatchError(_("请选择接收转办的其他综治中心"), code="transfer_target")
         if case.accused_unit_id == to_unit.pk:
             raise DispatchError(_("不能转办给被投诉单位"), code="accused")
+        place = region or case.region
+        if not place.path.startswith(to_unit.region.path):
+            raise DispatchError(
+                _("事发地%(region)s不在%(unit)s辖区内，请同时更正事发地")
+                % {"region": place.name, "unit": to_unit.name},
+                code="territory",
+            )
         _move_owner(
             case,
             actor=actor,
@@ -817,6 +829,7 @@ def transfer_case(
             note=reason,
             now=now,
             expected_status=expected_status,
+            extra={"region": place} if region is not None else None,
         )
     return case
 
@@ -1093,6 +1106,11 @@ def _archive_locked(
         public_unit_name=case.owner_unit.name,
         data={"carried_out": carried_out},
     )
+    # Assisting tasks still open end with the case: signed ones as done, unsigned withdrawn.
+    case.assignments.filter(status=AssignmentStatus.SIGNED).update(
+        status=AssignmentStatus.DONE, finished_at=now
+    )
+    _withdraw_live(case, now=now)
     on_time = None if case.due_at is None else now <= case.due_at
     return apply_transition(
         case,

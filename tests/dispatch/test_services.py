@@ -9,7 +9,7 @@ import pytest
 from dispatch import services
 from dispatch.events import verify_chain
 from dispatch.models import Assignment, Case, Notification, PendingRequest
-from dispatch.selectors import handler_inbox
+from dispatch.selectors import cases_visible_to, handler_inbox
 from dispatch.services import DispatchError, StaleCaseError
 from dispatch.states import Action, Grade, Status
 from tests.dispatch import loopkit
@@ -156,15 +156,22 @@ def test_escalate_delegate_and_transfer_move_the_owner(tree, people, loop):
     assert case.owner_unit == tree.centre_a1 and case.status == Status.REGISTERED
     with pytest.raises(DispatchError, match="下级综治中心"):
         services.delegate_case(case=case, actor=people.erin, to_unit=tree.centre_b)
+    with pytest.raises(DispatchError, match="请同时更正事发地"):
+        services.transfer_case(
+            case=case, actor=loop.village_disp, to_unit=tree.centre_b, reason="事发地实为河西街道"
+        )
     services.transfer_case(
         case=case,
         actor=loop.village_disp,
         to_unit=tree.centre_b,
         reason="事发地实为河西街道",
+        region=tree.village_b1,
         now=at(23, 12),
     )
     case.refresh_from_db()
-    assert case.owner_unit == tree.centre_b
+    assert case.owner_unit == tree.centre_b and case.region == tree.village_b1
+    # Township B's dispatcher can now dispatch it to its own units; township A no longer sees it.
+    assert case not in cases_visible_to(people.alice)
     county = registered(tree, people, owner_unit=tree.county_centre, registrar=people.dave)
     with pytest.raises(DispatchError, match="最高层级"):
         services.escalate_case(case=county, actor=people.dave, reason="无")

@@ -90,7 +90,12 @@ def _steps(tree, profile):
             case=c, actor=a, to_unit=tree.centre_a1, now=n
         ),
         "transfer": lambda c, a, n: services.transfer_case(
-            case=c, actor=a, to_unit=tree.centre_b, reason="属河西街道", now=n
+            case=c,
+            actor=a,
+            to_unit=tree.centre_b,
+            region=tree.village_b1,
+            reason="属河西街道",
+            now=n,
         ),
         "summon": lambda c, a, n: services.summon_units(
             case=c, actor=a, units=[tree.justice_a], now=n
@@ -267,6 +272,7 @@ def test_random_actions_never_leave_the_table(tree, people, loop, data, length):
             assert not live.exists() and case.lead_unit_id is None
         if case.status == Status.ARCHIVED:
             assert case.closed_at is not None and case.closed_level
+            assert not live.exists()
         if case.accused_unit_id:
             assert not live.filter(unit_id=case.accused_unit_id).exists()
     _check_table(case)
