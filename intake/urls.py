@@ -14,9 +14,5 @@ urlpatterns = [
     path("t/<str:token>/rate", public_views.rate, name="tracking_rate"),
     path("t/<str:token>/reopen", public_views.reopen, name="tracking_reopen"),
     path("t/<str:token>/urge", public_views.urge, name="tracking_urge"),
+    path("", include("intake.receipt_urls")),
 ]
-
-try:  # the receipt views live beside intake; the screen works without them
-    urlpatterns.append(path("", include("intake.receipt_urls")))
-except ImportError:  # pragma: no cover
-    pass

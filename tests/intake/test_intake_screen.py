@@ -273,3 +273,23 @@ def test_markup_in_every_text_field_is_inert_on_the_result_page(client, tree, pe
     assert "<img src=x" not in body
     assert "&lt;script&gt;" in body
     assert Party.objects.filter(name=SCRIPT).exists()
+
+
+def test_markup_typed_at_intake_is_inert_on_the_staff_case_page(client, tree, people, cats):
+    from django.urls import reverse
+
+    client.force_login(people.alice)
+    case = register_via_http(
+        client,
+        tree,
+        summary=SCRIPT,
+        narrative=SCRIPT,
+        address_detail=SCRIPT,
+        **{"applicants-0-name": SCRIPT},
+    )
+    client.force_login(people.erin)
+    response = client.get(reverse("dispatch:case", kwargs={"code": case.code}))
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert case.code in body
+    assert "<script>alert" not in body and "<img src=x" not in body
