@@ -83,3 +83,27 @@ def test_non_staff_cannot_reach_people_admin(client, people, zhang):
     client.force_login(people.alice)
     assert client.get("/admin/people/party/").status_code == 302
     assert User.objects.filter(username="alice", is_staff=False).exists()
+
+
+def test_admin_adds_a_user_with_work_number_and_grant(admin_client, tree):
+    assert admin_client.get("/admin/people/user/add/").status_code == 200
+    response = admin_client.post(
+        "/admin/people/user/add/",
+        {
+            "username": "clerk_new",
+            "full_name": "新窗口",
+            "work_number": "QH9001",
+            "password1": "Long-enough-2026!",
+            "password2": "Long-enough-2026!",
+            "grants-TOTAL_FORMS": "1",
+            "grants-INITIAL_FORMS": "0",
+            "grants-0-role": Role.CLERK,
+            "grants-0-region": tree.town_b.pk,
+            "grants-0-unit": "",
+        },
+    )
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    user = User.objects.get(username="clerk_new")
+    assert (user.full_name, user.work_number) == ("新窗口", "QH9001")
+    assert user.check_password("Long-enough-2026!")
+    assert list(user.grants.values_list("role", "region__name")) == [(Role.CLERK, "河西街道")]
