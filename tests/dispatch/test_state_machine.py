@@ -41,12 +41,12 @@ USUAL = {
     "progress": "police",
     "feedback": "police",
     "verify_pass": "dave",
-    "verify_fail": "sup_a",
+    "verify_fail": "dave",
     "extension": "police",
     "decide_extension": "dave",
     "pause": "police",
     "decide_pause": "dave",
-    "resume": "sup_a",
+    "resume": "dave",
     "urge": "dave",
     "flag": "dave",
     "follow_up": "sup_a",
@@ -225,15 +225,27 @@ SENSIBLE = {
 }
 
 
+def _sensible(name: str, case: Case) -> bool:
+    if case.status not in SENSIBLE[name]:
+        return False
+    if name in ("decide_extension", "decide_pause"):
+        return case.requests.filter(state="pending", kind=name.split("_")[1]).exists()
+    if name == "resume":
+        return case.paused_at is not None
+    if name in ("pause", "extension", "sign", "feedback"):
+        return case.paused_at is None
+    return True
+
+
 @pytest.mark.django_db
 @settings(
-    max_examples=40,
+    max_examples=60,
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(data=st.data(), length=st.integers(min_value=1, max_value=30))
-def test_random_actions_never_leave_the_table(tree, people, loop, data, length):
+@given(rnd=st.randoms(use_true_random=True), length=st.integers(min_value=5, max_value=40))
+def test_random_actions_never_leave_the_table(tree, people, loop, rnd, length):
     actors = {
         "erin": people.erin,
         "alice": people.alice,
@@ -249,13 +261,10 @@ def test_random_actions_never_leave_the_table(tree, people, loop, data, length):
     case = new_case(tree, people, now=at(23, 9))
     now = at(23, 9)
     for _ in range(length):
-        sensible = [n for n in STEP_NAMES if case.status in SENSIBLE[n]] or STEP_NAMES
-        name = data.draw(
-            st.one_of(st.sampled_from(sensible), st.sampled_from(STEP_NAMES))
-            if data.draw(st.integers(0, 4)) == 0
-            else st.sampled_from(sensible)
-        )
-        who = data.draw(st.sampled_from(["usual"] * 3 + ACTORS))
+        sensible = [n for n in STEP_NAMES if _sensible(n, case)] or STEP_NAMES
+        # Mostly a step that fits the case's state, sometimes anything at all.
+        name = rnd.choice(sensible if rnd.random() < 0.8 else STEP_NAMES)
+        who = rnd.choice(["usual"] * 6 + ACTORS)
         now += dt.timedelta(minutes=37)
         case = Case.objects.get(pk=case.pk)
         try:
