@@ -260,3 +260,72 @@ def test_extension_requested_and_approved_through_the_pages(client, tree, people
     )
     assert response.status_code == 409
     assert "不能再申请延期" in response.content.decode()
+
+
+def test_the_whole_loop_through_the_pages(client, tree, people, loop):
+    case = new_case(tree, people)
+
+    def post(user, action, data):
+        client.force_login(user)
+        fields = {f"{action}-{k}": v for k, v in data.items()}
+        response = client.post(f"/cases/{case.code}/{action}/", fields)
+        assert response.status_code == 302, response.content.decode()[-600:]
+
+    post(
+        people.erin,
+        "register",
+        {"category": loop.category.pk, "grade": "ordinary", "expected_status": "reported"},
+    )
+    post(
+        people.erin,
+        "dispatch",
+        {"unit": tree.police_a.pk, "profile": loop.profile.pk, "expected_status": "registered"},
+    )
+    post(loop.police, "sign", {"expected_status": "assigned"})
+    post(loop.police, "progress", {"note": "已约谈双方", "expected_status": "in_progress"})
+    post(loop.police, "feedback", {"result": "双方达成调解协议", "expected_status": "in_progress"})
+    post(
+        loop.sup_a,
+        "verify",
+        {
+            "outcome": "pass",
+            "carried_out": "yes",
+            "note": "电话核实",
+            "expected_status": "feedback",
+        },
+    )
+    post(
+        loop.sup_a,
+        "followup",
+        {
+            "satisfaction": "5",
+            "carried_out": "yes",
+            "note": "群众满意",
+            "expected_status": "archived",
+        },
+    )
+    case.refresh_from_db()
+    assert case.status == Status.ARCHIVED and case.followup_satisfaction == 5
+    client.force_login(people.alice)
+    page = client.get(f"/cases/{case.code}/").content.decode()
+    for label in ("立案", "派单", "签收", "办理进展", "处理反馈", "核查通过", "结案归档", "回访"):
+        assert f"<strong>{label}</strong>" in page
+
+
+def test_a_paused_case_is_not_shown_as_overdue(client, tree, people, loop):
+    case = in_progress(tree, people, loop)
+    request = services.request_pause(
+        case=case, actor=loop.police, reason="等待法院判决", now=at(23, 12)
+    )
+    services.decide_pause(request=request, actor=loop.sup_a, approve=True, now=at(23, 13))
+    Case.objects.filter(pk=case.pk).update(due_at=at(1, 9, month=1), warn_at=at(1, 8, month=1))
+    client.force_login(loop.police)
+    sections = {
+        k: [t.case_id for t in v] for k, _l, v in client.get("/work/inbox/").context["sections"]
+    }
+    assert case.pk not in sections["overdue"] and case.pk in sections["in_progress"]
+    client.force_login(loop.sup_a)
+    assert client.get("/work/supervise/").context["queue"]["overdue"] == []
+    services.resume_case(case=case, actor=loop.sup_a, now=at(23, 14))
+    Case.objects.filter(pk=case.pk).update(due_at=at(1, 9, month=1))
+    assert [c.pk for c in client.get("/work/supervise/").context["queue"]["overdue"]] == [case.pk]
