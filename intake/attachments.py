@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core import signing
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -120,13 +121,77 @@ def store_files(files: list[CheckedFile]) -> list[tuple[CheckedFile, str]]:
     return stored
 
 
+PENDING_DIR = "attachments/pending/"
+PENDING_SALT = "intake.pending-attachments"
+PENDING_MAX_AGE = 24 * 3600
+
+
+@dataclass
+class StoredFile:
+    """A checked file already in storage, carried across a re-rendered intake form."""
+
+    original_name: str
+    content_type: str
+    size: int
+    sha256: str
+
+
+def stash_files(files: list[CheckedFile]) -> list[dict]:
+    """Keep checked uploads while the clerk corrects the form; rows for ``sign_pending``."""
+    today = timezone.localdate()
+    rows = []
+    for checked in files:
+        path = f"{PENDING_DIR}{today:%Y/%m}/{uuid.uuid4().hex}.{checked.extension}"
+        name = default_storage.save(path, ContentFile(checked.data))
+        rows.append(
+            {
+                "name": name,
+                "original_name": checked.original_name,
+                "content_type": checked.content_type,
+                "size": checked.size,
+                "sha256": checked.sha256,
+            }
+        )
+    return rows
+
+
+def sign_pending(rows: list[dict]) -> str:
+    """The hidden form value that names stashed files; signed so no other path can be named."""
+    return signing.dumps(rows, salt=PENDING_SALT, compress=True) if rows else ""
+
+
+def unsign_pending(value: str) -> list[dict]:
+    if not value:
+        return []
+    try:
+        rows = signing.loads(value, salt=PENDING_SALT, max_age=PENDING_MAX_AGE)
+    except signing.BadSignature:
+        return []
+    return [
+        r
+        for r in rows
+        if isinstance(r, dict)
+        and str(r.get("name", "")).startswith(PENDING_DIR)
+        and ".." not in r["name"]
+    ]
+
+
+def pending_as_stored(rows: list[dict]) -> list[tuple[StoredFile, str]]:
+    return [
+        (StoredFile(r["original_name"], r["content_type"], int(r["size"]), r["sha256"]), r["name"])
+        for r in rows
+    ]
+
+
 def discard_files(stored: list[tuple[CheckedFile, str]]) -> None:
     """Remove files written for a case that was not created (rollback or a retried submit)."""
     for _checked, name in stored:
         default_storage.delete(name)
 
 
-def attach_stored(*, case: Case, stored: list[tuple[CheckedFile, str]], actor) -> list[Attachment]:
+def attach_stored(
+    *, case: Case, stored: list[tuple[CheckedFile | StoredFile, str]], actor
+) -> list[Attachment]:
     """The rows for files already on disk; call inside the case's transaction."""
     return Attachment.objects.bulk_create(
         Attachment(

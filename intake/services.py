@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from dispatch.models import Case, Category, PartyRole
+from dispatch.models import Attachment, Case, CaseParty, Category, PartyRole
 from dispatch.services import (
     DispatchError,
     create_case,
@@ -85,6 +85,7 @@ def intake_case(
     accused_unit: Unit | None = None,
     address_detail: str = "",
     files: list[att.CheckedFile] = (),  # type: ignore[assignment]
+    stashed: list[tuple[att.StoredFile, str]] = (),  # type: ignore[assignment]
     result: str = "",
     reject_reason: str = "",
     referral: str = "",
@@ -109,7 +110,10 @@ def intake_case(
     if outcome not in (Outcome.REGISTER, Outcome.RESOLVE, Outcome.REJECT):
         raise IntakeError(_("请选择受理结果"), code="outcome")
 
-    stored = att.store_files(list(files))  # disk I/O before the transaction, not inside it
+    # Disk I/O before the transaction, not inside it; files stashed by an earlier render of the
+    # same form are already in storage.
+    fresh = att.store_files(list(files))
+    stored = [*stashed, *fresh]
     try:
         with transaction.atomic():
             party_rows = [
@@ -156,13 +160,14 @@ def intake_case(
                     )
                 _queue_receipt(case)
     except DispatchError as exc:
-        att.discard_files(stored)
+        att.discard_files(fresh)
         raise IntakeError(exc.message, code=exc.code) from exc
     except BaseException:
-        att.discard_files(stored)
+        att.discard_files(fresh)
         raise
     if not created:
-        att.discard_files(stored)
+        # Stashed files stay: the first submit of this form attached them to its case.
+        att.discard_files(fresh)
     return IntakeResult(case, created=created, attachments=rows)
 
 
@@ -194,46 +199,62 @@ def link_request(
     summary: str,
     channel: str,
     parties: list[PartyData] = (),  # type: ignore[assignment]
+    files: list[att.CheckedFile] = (),  # type: ignore[assignment]
+    stashed: list[tuple[att.StoredFile, str]] = (),  # type: ignore[assignment]
     now: dt.datetime | None = None,
 ) -> Case:
     """合并诉求: record the request on an existing case instead of opening another.
 
-    ``case`` must come from the clerk's scoped selector. A retry with the same key records
-    nothing twice.
+    ``case`` must come from the clerk's scoped selector. The request's parties and files join
+    the case; a retry with the same key records nothing twice.
     """
     now = now or timezone.now()
     key = str(intake_key)
-    with transaction.atomic():
-        case = lock_case(case)
-        if case.events.filter(action=Action.LINKED, data__intake_key=key).exists():
-            return case
-        linked_party_ids = []
-        for p in parties:
-            party = save_party(
-                name=p.name,
-                phone=p.phone,
-                id_number=p.id_number,
-                address=p.address,
-                is_organisation=p.is_organisation,
-            )
-            linked_party_ids.append(party.pk)
-            from dispatch.models import CaseParty
-
-            if not CaseParty.objects.filter(case=case, party=party, role=p.role).exists():
-                CaseParty.objects.create(
-                    case=case, party=party, role=p.role, sort=case.case_parties.count()
+    fresh = att.store_files(list(files))  # before the transaction
+    try:
+        with transaction.atomic():
+            case = lock_case(case)
+            if case.events.filter(action=Action.LINKED, data__intake_key=key).exists():
+                att.discard_files(fresh)
+                return case
+            linked_party_ids = []
+            for p in parties:
+                party = save_party(
+                    name=p.name,
+                    phone=p.phone,
+                    id_number=p.id_number,
+                    address=p.address,
+                    is_organisation=p.is_organisation,
                 )
-        owner = clerk_centre(actor)
-        record_event(
-            case,
-            action=Action.LINKED,
-            actor=actor,
-            now=now,
-            actor_unit=owner,
-            note=summary.strip(),
-            is_public=False,
-            data={"intake_key": key, "channel": channel, "parties": linked_party_ids},
-        )
+                linked_party_ids.append(party.pk)
+                if not CaseParty.objects.filter(case=case, party=party, role=p.role).exists():
+                    CaseParty.objects.create(
+                        case=case, party=party, role=p.role, sort=case.case_parties.count()
+                    )
+            event = record_event(
+                case,
+                action=Action.LINKED,
+                actor=actor,
+                now=now,
+                actor_unit=clerk_centre(actor),
+                note=summary.strip(),
+                is_public=False,
+                data={"intake_key": key, "channel": channel, "parties": linked_party_ids},
+            )
+            for checked, name in [*stashed, *fresh]:
+                Attachment.objects.create(
+                    case=case,
+                    event=event,
+                    file=name,
+                    original_name=checked.original_name,
+                    content_type=checked.content_type,
+                    size=checked.size,
+                    sha256=checked.sha256,
+                    uploaded_by=actor,
+                )
+    except BaseException:
+        att.discard_files(fresh)
+        raise
     return case
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET
 
 from dispatch.selectors import case_for
 from dispatch.states import Action
+from intake import attachments as att
 from intake import selectors
 from intake.forms import (
     ApplicantFormSet,
@@ -50,25 +51,31 @@ def intake_new(request):
 
     action = request.POST.get("action", "save")
     data = request.POST.copy()
+    pending = att.unsign_pending(request.POST.get("pending_attachments", ""))
     if action in ADD_ROW:
         prefix = ADD_ROW[action]
         key = f"{prefix}-TOTAL_FORMS"
         data[key] = str(min(int(data.get(key) or 1) + 1, 20))
         form, applicants, respondents = _forms(request, data)
         return _render(
-            request,
-            form,
-            applicants,
-            respondents,
-            notice=_("附件需在提交前重新选择") if request.FILES else "",
+            request, form, applicants, respondents, pending=_stash_uploads(request, pending)
         )
     if action == "find":
-        return _find(request, data)
+        return _find(request, data, _stash_uploads(request, pending))
 
     form, applicants, respondents = _forms(request, data, request.FILES)
     valid = form.is_valid() & applicants.is_valid() & respondents.is_valid()
     if not valid:
-        return _render(request, form, applicants, respondents, show_errors=True, status=400)
+        checked = form.cleaned_data.get("attachments") or []
+        return _render(
+            request,
+            form,
+            applicants,
+            respondents,
+            show_errors=True,
+            status=400,
+            pending=pending + att.stash_files(checked),
+        )
 
     d = form.cleaned_data
     done = selectors.case_for_intake_key(request.user, d["intake_key"])
@@ -86,6 +93,8 @@ def intake_new(request):
             summary=d["summary"],
             channel=d["channel"],
             parties=applicants.parties(),
+            files=d["attachments"],
+            stashed=att.pending_as_stored(pending),
         )
         messages.success(
             request, _("已将本次诉求合并到案件%(code)s，未新建案件") % {"code": case.code}
@@ -108,10 +117,9 @@ def intake_new(request):
                 applicants,
                 respondents,
                 duplicates=duplicates,
-                notice=_("发现可能重复的诉求，请核对后选择合并或仍然新建（附件需重新选择）")
-                if d["attachments"]
-                else _("发现可能重复的诉求，请核对后选择合并或仍然新建"),
+                notice=_("发现可能重复的诉求，请核对后选择合并或仍然新建"),
                 status=409,
+                pending=pending + att.stash_files(d["attachments"]),
             )
 
     try:
@@ -129,13 +137,22 @@ def intake_new(request):
             accused_unit=d["accused_unit"],
             address_detail=d["address_detail"],
             files=d["attachments"],
+            stashed=att.pending_as_stored(pending),
             result=d["result"],
             reject_reason=d["reject_reason"],
             referral=d["referral"],
         )
     except IntakeError as exc:
         form.add_error(None, exc.message)
-        return _render(request, form, applicants, respondents, show_errors=True, status=400)
+        return _render(
+            request,
+            form,
+            applicants,
+            respondents,
+            show_errors=True,
+            status=400,
+            pending=pending + att.stash_files(d["attachments"]),
+        )
     if result.created:
         messages.success(request, _("已受理，案件编号 %(code)s") % {"code": result.case.code})
     else:
@@ -152,7 +169,19 @@ def _known_parties(parties):
     return list(found.values())
 
 
-def _find(request, data):
+def _stash_uploads(request, pending: list[dict]) -> list[dict]:
+    """Keep the valid files of a request that re-renders the form; bad ones are re-checked
+    (and their messages shown) when the clerk saves."""
+    checked = []
+    for upload in request.FILES.getlist("attachments"):
+        try:
+            checked.append(att.check_upload(upload))
+        except ValidationError:
+            continue
+    return pending + att.stash_files(checked)
+
+
+def _find(request, data, pending):
     """Look the resident up by phone or ID number and fill the first applicant row."""
     term = (data.get("find") or "").strip()
     found, error = [], ""
@@ -187,6 +216,7 @@ def _find(request, data):
         form,
         applicants,
         respondents,
+        pending=pending,
         found=found,
         found_cases=selectors.cases_of_parties(request.user, found),
         find_error=error,
@@ -200,6 +230,7 @@ def _render(
     applicants,
     respondents,
     *,
+    pending=(),
     show_errors=False,
     duplicates=(),
     found=(),
@@ -208,9 +239,6 @@ def _render(
     notice="",
     status=200,
 ):
-    category_value = form["category"].value()
-    if category_value and not isinstance(category_value, str):
-        category_value = str(category_value)
     return render(
         request,
         "intake/new.html",
@@ -226,6 +254,8 @@ def _render(
             "notice": notice,
             "categories": selectors.intake_categories(),
             "centre": selectors.clerk_centre(request.user),
+            "pending": pending,
+            "pending_token": att.sign_pending(list(pending)),
         },
         status=status,
     )

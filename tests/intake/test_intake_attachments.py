@@ -115,3 +115,82 @@ def test_files_are_removed_when_no_case_comes_of_them(tree, people, cats, settin
         )
     assert not Case.objects.exists()
     assert not list(tmp_path.rglob("*.pdf"))
+
+
+def test_files_are_kept_while_the_clerk_corrects_the_form(
+    client, tree, people, cats, settings, tmp_path
+):
+    import re
+
+    settings.MEDIA_ROOT = tmp_path
+    client.force_login(people.alice)
+    photo = png_bytes()
+    data = intake_data(tree, **{"applicants-0-phone": "123"})  # a bad phone: re-rendered
+    data["attachments"] = [SimpleUploadedFile("现场.png", photo, "image/png")]
+    first = client.post("/intake/", data)
+    assert first.status_code == 400
+    body = first.content.decode()
+    assert "现场.png" in body and "无需重新选择" in body
+    token = re.search(r'name="pending_attachments" value="([^"]+)"', body).group(1)
+
+    fixed = intake_data(tree, key=data["intake_key"], pending_attachments=token)
+    assert client.post("/intake/", fixed).status_code == 302
+    attachment = Attachment.objects.get(case=Case.objects.get())
+    assert attachment.original_name == "现场.png"
+    assert attachment.sha256 == hashlib.sha256(photo).hexdigest()
+    assert attachment.file.read() == photo
+
+
+def test_a_forged_pending_list_names_no_file(client, tree, people, cats, settings, tmp_path):
+    from django.core import signing
+
+    from intake import attachments as att
+
+    settings.MEDIA_ROOT = tmp_path
+    client.force_login(people.alice)
+    forged = signing.dumps(
+        [
+            {
+                "name": "../../etc/passwd",
+                "original_name": "x",
+                "size": 1,
+                "content_type": "image/png",
+                "sha256": "0",
+            }
+        ],
+        salt="other",
+    )
+    ours_but_outside = att.sign_pending(
+        [
+            {
+                "name": "receipts/2026/11/x.pdf",
+                "original_name": "x",
+                "size": 1,
+                "content_type": "application/pdf",
+                "sha256": "0",
+            }
+        ]
+    )
+    for value in (forged, ours_but_outside, "garbage"):
+        response = client.post(
+            "/intake/", intake_data(tree, pending_attachments=value, confirm_new="on")
+        )
+        assert response.status_code == 302
+    assert not Attachment.objects.exists()
+
+
+def test_linking_carries_the_files_to_the_existing_case(
+    client, tree, people, cats, settings, tmp_path
+):
+    from tests.intake.intake_helpers import register_via_http
+
+    settings.MEDIA_ROOT = tmp_path
+    client.force_login(people.alice)
+    first = register_via_http(client, tree)
+    data = intake_data(tree, link_to=first.code)
+    data["attachments"] = [SimpleUploadedFile("补充.pdf", PDF, "application/pdf")]
+    assert client.post("/intake/", data).status_code == 302
+    assert Case.objects.count() == 1
+    attachment = Attachment.objects.get(case=first)
+    assert attachment.original_name == "补充.pdf"
+    assert attachment.event.action == "case.linked"
