@@ -37,7 +37,11 @@ def resolve_category(text: str) -> Category | None:
     active = Category.objects.filter(is_active=True, parent__isnull=False).select_related("parent")
     if " / " in text:
         parent_name, _sep, name = text.partition(" / ")
-        match = [c for c in active.filter(name=name.strip()) if c.parent.name == parent_name]
+        match = [
+            c
+            for c in active.filter(name=name.strip())
+            if c.parent is not None and c.parent.name == parent_name
+        ]
         if len(match) == 1:
             return match[0]
     for cond in (Q(name=text), Q(code=text), Q(pinyin_initials=text.lower())):
@@ -105,14 +109,14 @@ class IntakeForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 4}),
         max_length=5000,
     )
-    region = forms.ModelChoiceField(
+    region: forms.ModelChoiceField = forms.ModelChoiceField(
         label=_lazy("事发地"),
         queryset=None,
         empty_label=_lazy("请选择事发地"),
         error_messages={"invalid_choice": _lazy("请选择有效的事发地")},
     )
     address_detail = forms.CharField(label=_lazy("详细地点"), required=False, max_length=200)
-    accused_unit = forms.ModelChoiceField(
+    accused_unit: forms.ModelChoiceField = forms.ModelChoiceField(
         label=_lazy("被投诉单位（投诉政府单位时填写）"),
         queryset=None,
         required=False,

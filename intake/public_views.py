@@ -130,7 +130,7 @@ def _render_tracking(
     return render_to_string("intake/tracking.html", context)
 
 
-def _back(token: str, large: bool = False) -> HttpResponseRedirect:
+def _back(token: str, large: bool = False) -> HttpResponse:
     url = reverse("tracking", kwargs={"token": token})
     return _public(HttpResponseRedirect(url + ("?large=1" if large else "")))
 

@@ -113,7 +113,7 @@ def intake_case(
     # Disk I/O before the transaction, not inside it; files stashed by an earlier render of the
     # same form are already in storage.
     fresh = att.store_files(list(files))
-    stored = [*stashed, *fresh]
+    stored: list[tuple[att.CheckedFile | att.StoredFile, str]] = [*stashed, *fresh]
     try:
         with transaction.atomic():
             party_rows = [
@@ -241,7 +241,8 @@ def link_request(
                 is_public=False,
                 data={"intake_key": key, "channel": channel, "parties": linked_party_ids},
             )
-            for checked, name in [*stashed, *fresh]:
+            carried: list[tuple[att.CheckedFile | att.StoredFile, str]] = [*stashed, *fresh]
+            for checked, name in carried:
                 Attachment.objects.create(
                     case=case,
                     event=event,
