@@ -65,6 +65,15 @@ def test_distribution_covers_the_loop(generated):
     archived = Case.objects.filter(status=Status.ARCHIVED)
     assert not archived.filter(closed_at__isnull=True).exists()
     assert not archived.filter(closed_at__lt=F("feedback_at")).exists()
+    # Leads sit inside their owner centre's subtree (a township reports a county bureau's case
+    # up first), as dispatch.services requires.
+    dispatched = Case.objects.filter(lead_unit__isnull=False).select_related(
+        "lead_unit__region", "owner_unit__region"
+    )
+    assert all(c.lead_unit.region.path.startswith(c.owner_unit.region.path) for c in dispatched)
+    escalated = Case.objects.filter(escalation_count=1)
+    assert escalated.exists()
+    assert CaseEvent.objects.filter(action="case.escalated").count() == escalated.count()
     # Dispatched cases have their lead unit's task; the timeline is ordered.
     assert Assignment.objects.count() == Case.objects.filter(assigned_at__isnull=False).count()
     assert not Case.objects.filter(registered_at__lt=F("reported_at")).exists()

@@ -386,6 +386,25 @@ def build_case(g: Generator, *, reported_at: dt.datetime, code: str) -> Built:
         events.append((Action.REGISTERED, Status.REPORTED, Status.REGISTERED, t, owner, "", {}))
     if reached >= 2:
         lead = g.lead_for(place, category, owner)
+        if not lead.region.path.startswith(owner.region.path):
+            # A centre dispatches only within its own subtree: a county bureau's case held by
+            # a township is escalated (上报) to the centre above first, as the services require.
+            target = g.centres[lead.region_id]
+            t = min(g.later(t, 0.2, 8), now)
+            events.append(
+                (
+                    Action.ESCALATED,
+                    Status.REGISTERED,
+                    Status.REGISTERED,
+                    t,
+                    owner,
+                    "需上级协调职能部门办理",
+                    {"from_unit": owner.pk, "to_unit": target.pk},
+                    target.name,
+                )
+            )
+            owner = target
+            case.update(owner_unit_id=owner.pk, owner_level=owner.level, escalation_count=1)
         profile = g.profile_for_case(category, grade)
         t = min(g.later(t, 0.1, 20), now)
         case.update(assigned_at=t, lead_unit_id=lead.pk)
@@ -462,7 +481,7 @@ def build_case(g: Generator, *, reported_at: dt.datetime, code: str) -> Built:
     # Hash chain, exactly as dispatch.events.append_event computes it.
     prev = ""
     rows = []
-    for seq, (action, from_s, to_s, at, unit, note, data) in enumerate(events, start=1):
+    for seq, (action, from_s, to_s, at, unit, note, data, *shown) in enumerate(events, start=1):
         digest = event_digest(
             prev_hash=prev,
             case_code=code,
@@ -484,7 +503,7 @@ def build_case(g: Generator, *, reported_at: dt.datetime, code: str) -> Built:
                 "from_status": from_s,
                 "to_status": to_s,
                 "actor_unit_id": unit.pk,
-                "public_unit_name": unit.name,
+                "public_unit_name": shown[0] if shown else unit.name,
                 "at": at,
                 "note": note,
                 "is_public": True,
