@@ -323,6 +323,7 @@ def tracking_context(case: Case, *, now: dt.datetime) -> dict:
         "rating": case.resident_rating,
         "rating_label": case.get_resident_rating_display() if case.resident_rating else "",
         "can_reopen": can_reopen(case, now=now),
+        "negative": case.resident_rating in NEGATIVE_RATINGS,
         "reopened": case.reopen_count > 0,
         "can_urge": can_urge(case, now=now),
         "urged_today": (

@@ -286,3 +286,11 @@ def test_a_page_rendered_from_a_read_that_raced_an_event_is_never_served(
     finally:
         public_views._render_tracking = real
     assert current_step(page(client, case)) == "任务指派"
+
+
+def test_a_first_visit_costs_two_queries_whatever_the_number_of_cases(
+    client, case, django_assert_num_queries
+):
+    # One indexed lookup by token (with its units and category), one for the public events.
+    with django_assert_num_queries(2):
+        page(client, case)
