@@ -1022,10 +1022,14 @@ def _feedback_locked(
     )
 
 
-def check_grade_rule(case: Case) -> None:
-    """A centre below the grade's lowest closing level may not archive: it must escalate."""
+def check_grade_rule(case: Case, *, level: str | None = None) -> None:
+    """A centre below the grade's lowest closing level may not archive: it must escalate.
+
+    ``level`` is the level that would close the case (the owner centre's unless a grid worker
+    resolves it in the grid).
+    """
     minimum = GRADE_MIN_CLOSE_LEVEL[Grade(case.grade)]
-    if _level_rank(case.owner_level) < _level_rank(minimum):
+    if _level_rank(level or case.owner_level) < _level_rank(minimum):
         raise DispatchError(
             _("%(grade)s案件须由%(level)s及以上层级结案，本级不能归档，请上报上级中心")
             % {"grade": Grade(case.grade).label, "level": Level(minimum).label},
@@ -1093,7 +1097,13 @@ def verify_case(
 
 
 def _archive_locked(
-    case: Case, *, actor, carried_out: bool, note: str, now: dt.datetime
+    case: Case,
+    *,
+    actor,
+    carried_out: bool,
+    note: str,
+    now: dt.datetime,
+    closed_level: str | None = None,
 ) -> CaseEvent:
     apply_transition(
         case,
@@ -1122,7 +1132,7 @@ def _archive_locked(
         public_unit_name=case.owner_unit.name,
         fields={
             "closed_at": now,
-            "closed_level": case.owner_level,
+            "closed_level": closed_level or case.owner_level,
             "closed_on_time": on_time,
             "carried_out": carried_out,
         },
@@ -1534,7 +1544,9 @@ def resolve_on_spot(
 ) -> Case:
     """当场办结: the clerk's centre registers, handles, verifies and archives at once.
 
-    Every step of the loop is still its own event, in one transaction; no routing runs.
+    Every step of the loop is still its own event, in one transaction; no routing runs. A grid
+    worker may do the same for a case in their own grid: it then counts as closed at grid
+    level (小问题不出网格), which the grade rule must allow.
     """
     now = now or timezone.now()
     result = result.strip()
@@ -1542,8 +1554,12 @@ def resolve_on_spot(
         raise DispatchError(_("请填写当场办结的处理结果"), code="result_required")
     with transaction.atomic():
         case = lock_case(case)
-        _require_manager(actor, case, REGISTER_ROLES)
-        check_grade_rule(case)
+        level = case.owner_level
+        if not acts_for_centre(actor, case, REGISTER_ROLES):
+            if not is_grid_worker_of(actor, case):
+                raise _forbidden()
+            level = Level.GRID
+        check_grade_rule(case, level=level)
         owner = case.owner_unit
         apply_transition(
             case,
@@ -1572,6 +1588,18 @@ def resolve_on_spot(
         )
         _sign_locked(case, assignment, actor=actor, now=now)
         _feedback_locked(case, assignment, actor=actor, result=result, now=now)
-        event = _archive_locked(case, actor=actor, carried_out=True, note="", now=now)
+        event = _archive_locked(
+            case, actor=actor, carried_out=True, note="", now=now, closed_level=level
+        )
         _notify_closed(case, event, now=now)
     return case
+
+
+def is_grid_worker_of(actor: User | None, case: Case) -> bool:
+    """Is ``actor`` a grid worker of the grid where the case happened?"""
+    if actor is None or case.region.level != Level.GRID:
+        return False
+    return any(
+        grant.role == Role.GRID_WORKER and grant.region_id == case.region_id
+        for grant in roles_of(actor)
+    )

@@ -434,3 +434,21 @@ def test_two_dispatchers_racing_on_postgresql_one_wins(tree, people, loop):
     assert loser == "案件状态已被他人更新为“任务指派”，请刷新后重试"
     assert Assignment.objects.filter(case=case).count() == 1
     assert verify_chain(Case.objects.get(pk=case.pk)).ok
+
+
+def test_a_grid_worker_resolves_a_small_matter_in_the_grid(tree, people, loop):
+    from people.models import Role
+    from tests import factories as f
+
+    worker = f.user("grid_a1", role=Role.GRID_WORKER, region=tree.grid_a1)
+    case = new_case(tree, people, region=tree.grid_a1, channel="grid", actor=worker)
+    services.resolve_on_spot(case=case, actor=worker, result="劝导占道摊贩自行清理", now=at(23, 10))
+    case.refresh_from_db()
+    assert case.status == Status.ARCHIVED and case.closed_level == "grid"
+    # Not in another grid, and not a case whose grade the grid may not close.
+    elsewhere = new_case(tree, people, region=tree.village_a1)
+    with pytest.raises(DispatchError, match="权限"):
+        services.resolve_on_spot(case=elsewhere, actor=worker, result="x")
+    bigger = new_case(tree, people, region=tree.grid_a1, grade=Grade.SIGNIFICANT)
+    with pytest.raises(DispatchError, match="村/社区及以上"):
+        services.resolve_on_spot(case=bigger, actor=worker, result="x")
