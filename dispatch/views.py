@@ -106,7 +106,10 @@ ACTIONS: list[CaseAction] = [
         gettext_lazy("当场办结"),
         forms.ResolveForm,
         lambda r, c, d, f: services.resolve_on_spot(case=c, actor=r.user, result=d["result"]),
-        lambda x: x.registrar and x.status == Status.REPORTED,
+        lambda x: (
+            (x.registrar or services.is_grid_worker_of(x.user, x.case))
+            and x.status == Status.REPORTED
+        ),
     ),
     CaseAction(
         "reject",

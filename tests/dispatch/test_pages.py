@@ -329,3 +329,20 @@ def test_a_paused_case_is_not_shown_as_overdue(client, tree, people, loop):
     services.resume_case(case=case, actor=loop.sup_a, now=at(23, 14))
     Case.objects.filter(pk=case.pk).update(due_at=at(1, 9, month=1))
     assert [c.pk for c in client.get("/work/supervise/").context["queue"]["overdue"]] == [case.pk]
+
+
+def test_a_grid_worker_is_offered_resolving_on_the_spot(client, tree, people, loop):
+    from people.models import Role
+
+    worker = f.user("grid_a1", role=Role.GRID_WORKER, region=tree.grid_a1)
+    case = new_case(tree, people, region=tree.grid_a1, channel="grid", actor=worker)
+    client.force_login(worker)
+    page = client.get(f"/cases/{case.code}/").content.decode()
+    assert "act-resolve" in page and "act-register" not in page
+    response = client.post(
+        f"/cases/{case.code}/resolve/",
+        {"resolve-result": "已劝导清理", "resolve-expected_status": "reported"},
+    )
+    assert response.status_code == 302
+    case.refresh_from_db()
+    assert case.status == Status.ARCHIVED and case.closed_level == "grid"
