@@ -195,8 +195,8 @@ def _find(request, data, pending):
                 phone = normalize_phone(term)
                 found = find_parties(phone=phone)
                 searched = {"phone": phone}
-        except Exception as exc:  # noqa: BLE001 - ValidationError carries the Chinese text
-            error = " ".join(getattr(exc, "messages", [str(exc)]))
+        except ValidationError as exc:
+            error = " ".join(exc.messages)
     else:
         error = _("请输入手机号或身份证号码")
     if found:

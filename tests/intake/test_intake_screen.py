@@ -293,3 +293,18 @@ def test_markup_typed_at_intake_is_inert_on_the_staff_case_page(client, tree, pe
     body = response.content.decode()
     assert case.code in body
     assert "<script>alert" not in body and "<img src=x" not in body
+
+
+def test_category_picker_json(client, tree, people, cats):
+    client.force_login(people.alice)
+    rows = client.get("/intake/categories.json", {"q": "lljf"}).json()["results"]
+    assert [r["label"] for r in rows] == ["矛盾纠纷 / 邻里纠纷"]
+    everything = client.get("/intake/categories.json").json()["results"]
+    assert {r["code"] for r in everything} == {"neighbour", "wages"}
+
+
+def test_find_with_a_malformed_number_explains(client, tree, people, cats):
+    client.force_login(people.alice)
+    response = client.post("/intake/", intake_data(tree, action="find", find="12345"))
+    assert response.status_code == 200
+    assert "电话号码格式不正确" in response.content.decode()
