@@ -26,7 +26,7 @@ import datetime as dt
 import logging
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import override
@@ -86,54 +86,67 @@ def due_stages(case: Case, now: dt.datetime) -> list[DueStage]:
     return stages
 
 
-def _candidates(now: dt.datetime):
-    """Open, unpaused cases with a passed column.
-
-    ``warn_at <= due_at``, so the partial index on ``warn_at`` (open cases) finds the
-    completion clock's yellow, red and tiers alike; ``due_at`` covers a deadline set without a
-    warning time.
-    """
-    return Case.objects.filter(status__in=sorted(OPEN_STATUSES), paused_at__isnull=True).filter(
-        Q(warn_at__lte=now)
-        | Q(due_at__lte=now)
-        | Q(status=Status.ASSIGNED, signed_at__isnull=True, sign_due_at__lte=now)
-        | Q(replied_at__isnull=True, reply_due_at__lte=now)
+def _finished(clock: str, stage: str, column: str) -> Exists:
+    """The last stage of a clock is recorded for the column's current deadline."""
+    return Exists(
+        Alert.objects.filter(case=OuterRef("pk"), clock=clock, stage=stage, due_at=OuterRef(column))
     )
+
+
+def _passes(now: dt.datetime) -> list:
+    """One query per clock, each led by an index, each leaving out finished clocks.
+
+    Every completion deadline has its ``warn_at`` (``warn_at <= due_at``), so the partial index
+    on ``warn_at`` over open cases finds yellow, red and both tiers. A clock whose last stage is
+    recorded for its current deadline drops out, so cases long overdue do not cost the sweep
+    every minute; the unique index behind ``Alert`` answers that check.
+    """
+    live = Case.objects.filter(status__in=sorted(OPEN_STATUSES), paused_at__isnull=True)
+    return [
+        live.filter(warn_at__lte=now).exclude(_finished(Clock.COMPLETE, Stage.TIER2, "due_at")),
+        live.filter(status=Status.ASSIGNED, signed_at__isnull=True, sign_due_at__lte=now).exclude(
+            _finished(Clock.SIGN, Stage.RED, "sign_due_at")
+        ),
+        live.filter(replied_at__isnull=True, reply_due_at__lte=now).exclude(
+            _finished(Clock.REPLY, Stage.RED, "reply_due_at")
+        ),
+    ]
 
 
 def sweep(*, now: dt.datetime | None = None, batch_size: int = BATCH_SIZE) -> dict[str, int]:
     """One pass over everything due; returns counts for logs and tests."""
     now = now or timezone.now()
     counts = {"cases": 0, "alerts": 0}
-    last_pk = 0
-    while True:
-        batch = list(
-            _candidates(now)
-            .filter(pk__gt=last_pk)
-            .select_related("profile")
-            .order_by("pk")[:batch_size]
-        )
-        if not batch:
-            break
-        last_pk = batch[-1].pk
-        done = set(
-            Alert.objects.filter(case__in=[c.pk for c in batch]).values_list(
-                "case_id", "clock", "stage", "due_at"
+    for candidates in _passes(now):
+        last_pk = 0
+        while True:
+            # Keyset pages in primary-key order: bounded batches, no OFFSET.
+            batch = list(
+                candidates.filter(pk__gt=last_pk)
+                .select_related("profile")
+                .order_by("pk")[:batch_size]
             )
-        )
-        for case in batch:
-            missing = [s for s in due_stages(case, now) if (case.pk, *s.key) not in done]
-            if not missing:
-                continue
-            counts["cases"] += 1
-            try:
-                counts["alerts"] += alert_case(case_id=case.pk, now=now)
-            except Exception:
-                # One broken case must not stop the sweep of the others; the next minute
-                # tries it again.
-                log.exception("sweeping case %s failed", case.pk)
-        if len(batch) < batch_size:
-            break
+            if not batch:
+                break
+            last_pk = batch[-1].pk
+            done = set(
+                Alert.objects.filter(case__in=[c.pk for c in batch]).values_list(
+                    "case_id", "clock", "stage", "due_at"
+                )
+            )
+            for case in batch:
+                missing = [s for s in due_stages(case, now) if (case.pk, *s.key) not in done]
+                if not missing:
+                    continue
+                counts["cases"] += 1
+                try:
+                    counts["alerts"] += alert_case(case_id=case.pk, now=now)
+                except Exception:
+                    # One broken case must not stop the sweep of the others; the next minute
+                    # tries it again.
+                    log.exception("sweeping case %s failed", case.pk)
+            if len(batch) < batch_size:
+                break
     return counts
 
 

@@ -201,3 +201,12 @@ def test_the_task_takes_the_clock_as_text(tree, people, world):
     assert case.alerts.get().clock == "sign"
     with pytest.raises(ValueError):
         sweep_deadlines.delay("2026-09-28T16:00:00").get()
+
+
+def test_finished_clocks_cost_the_sweep_nothing(tree, people, world, django_assert_num_queries):
+    dispatched_case(tree, people, world)
+    much_later = DUE + dt.timedelta(days=3)
+    assert sweep(now=much_later)["alerts"] == 5  # sign red, reply red, red, tier1, tier2
+    # Every clock is finished for its deadline: one empty query per clock, nothing else.
+    with django_assert_num_queries(3):
+        assert sweep(now=much_later + dt.timedelta(minutes=1)) == {"cases": 0, "alerts": 0}
