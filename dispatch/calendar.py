@@ -310,5 +310,10 @@ def seed_from_package(*, years: list[int] | None = None) -> dict:
         touched = sorted({day.year for day in days})
         for year in touched:
             invalidate_year(year)
-        transaction.on_commit(lambda: [invalidate_year(y) for y in touched])
+
+        def drop_cached_years() -> None:
+            for year in touched:
+                invalidate_year(year)
+
+        transaction.on_commit(drop_cached_years)
     return {"created": created, "updated": updated, "kept": kept, "years": touched}

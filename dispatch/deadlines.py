@@ -92,7 +92,7 @@ def extension_fields(case: Case, *, days: int, now: dt.datetime) -> dict:
     if days < 1:
         raise ValueError("an extension adds at least one working day")
     due = calendar.add_working_days(case.due_at, days)
-    ratio = case.profile.warn_ratio if case.profile_id else Decimal("0.8")
+    ratio = case.profile.warn_ratio if case.profile is not None else Decimal("0.8")
     return {"due_at": due, "warn_at": warn_time(now, due, ratio=ratio, mode=calendar.DAYS)}
 
 

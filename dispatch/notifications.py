@@ -179,7 +179,8 @@ def _deliver(notification_id: int, *, now: dt.datetime | None) -> str:
     pending = Notification.objects.filter(pk=row.pk, state=Notification.State.PENDING)
     pending.update(attempts=F("attempts") + 1)
     attempts = row.attempts + 1
-    phone = row.recipient_party.phone if row.recipient_party_id else ""
+    party = row.recipient_party
+    phone = party.phone if party is not None else ""
     if row.channel != Notification.Channel.SMS or not phone:
         pending.update(state=Notification.State.FAILED, last_error="no phone number")
         return Delivery.FAILED

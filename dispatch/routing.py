@@ -71,7 +71,7 @@ def matching_rules(case: Case) -> list[RoutingRule]:
 
 def unit_for(rule: RoutingRule, case: Case) -> Unit | None:
     """The rule's unit, or the centre at the rule's level above the place it happened."""
-    if rule.unit_id:
+    if rule.unit is not None:
         return rule.unit if rule.unit.is_active else None
     region = (
         Region.objects.filter(code__in=case.region.ancestor_codes(), level=rule.handling_level)

@@ -66,7 +66,7 @@ def due_stages(case: Case, now: dt.datetime) -> list[DueStage]:
     """The stages whose time has come for ``case`` at ``now``, in the order they happen."""
     if case.status not in OPEN_STATUSES or case.paused_at is not None:
         return []
-    profile = case.profile if case.profile_id else _DEFAULTS
+    profile = case.profile if case.profile is not None else _DEFAULTS
     stages: list[DueStage] = []
     if case.sign_due_at and case.signed_at is None and case.status == Status.ASSIGNED:
         if case.sign_due_at <= now:
@@ -211,7 +211,7 @@ def handlers_of_case(case: Case) -> list[User]:
 
 def unit_heads_of_case(case: Case) -> list[User]:
     """Tier 1: the head of the handling unit (its leader, else its supervisor)."""
-    unit = case.lead_unit if case.lead_unit_id else case.owner_unit
+    unit = case.lead_unit or case.owner_unit
     return (
         _users(Role.LEADER, unit=unit)
         or _users(Role.SUPERVISOR, unit=unit)
@@ -221,7 +221,7 @@ def unit_heads_of_case(case: Case) -> list[User]:
 
 def upper_supervisors_of_case(case: Case) -> list[User]:
     """Tier 2: supervisors of the level above the handling unit (the county at the top)."""
-    unit = case.lead_unit if case.lead_unit_id else case.owner_unit
+    unit = case.lead_unit or case.owner_unit
     region = unit.region
     target_id = region.parent_id or region.pk
     return _users(Role.SUPERVISOR, region_id=target_id) or _users(
