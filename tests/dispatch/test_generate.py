@@ -109,3 +109,29 @@ def test_refuses_bad_arguments(db):
 
     with pytest.raises(CommandError):
         call_command("generate_cases", "--cases", "0", stdout=io.StringIO())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_overlapped_writer_thread_on_postgresql():
+    """Outside a transaction, PostgreSQL batches are copied by a writer thread."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the writer thread is used on PostgreSQL only")
+    out = io.StringIO()
+    call_command(
+        "generate_cases",
+        "--cases",
+        "150",
+        "--batch-size",
+        "40",
+        "--seed",
+        "5",
+        "-v",
+        "2",
+        stdout=out,
+    )
+    assert out.getvalue().count("cases/s") == 4  # one line per batch
+    assert Case.objects.count() == 150
+    assert Case.objects.values("code").distinct().count() == 150
+    assert all(verify_chain(case).ok for case in Case.objects.all())
