@@ -87,3 +87,17 @@ def test_development_mode_generates_its_key_once(tmp_path):
     second = _start({}, tmp_path)
     assert second.returncode == 0
     assert (tmp_path / "secret_key").read_text() == key
+
+
+def test_secret_key_from_file(tmp_path):
+    secret = tmp_path / "secret"
+    secret.write_text("f" * 50 + "\n")
+    secrets = {"DEBUG": "0", "FIELD_ENCRYPTION_KEYS": "k1:" + "A" * 43, "BLIND_INDEX_KEY": "x" * 32}
+    result = _start({**secrets, "SECRET_KEY_FILE": str(secret)}, tmp_path)
+    assert result.returncode == 0, result.stderr
+    both = _start({**secrets, "SECRET_KEY_FILE": str(secret), "SECRET_KEY": "s" * 50}, tmp_path)
+    assert both.returncode != 0
+    assert "SECRET_KEY_FILE" in both.stderr
+    missing = _start({**secrets, "SECRET_KEY_FILE": str(tmp_path / "nope")}, tmp_path)
+    assert missing.returncode != 0
+    assert "cannot be read" in missing.stderr
