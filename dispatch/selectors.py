@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from dispatch.models import Assignment, Case, CaseEvent, CaseUserObjectPermission, PendingRequest
 from dispatch.states import Status
+from grids.models import Unit, UnitKind
 from people.models import Role, User
 from people.selectors import roles_of
 
@@ -33,10 +34,30 @@ def cases_visible_to_grants(user: User, grants) -> QuerySet[Case]:
     if not user.is_authenticated or not user.is_active:
         return Case.objects.none()
     cond = Q(pk__in=[])
-    region_paths = {g.region.path for g in grants if g.region_id and g.role in REGION_ROLES}
+    region_paths: set[str] = set()
+    unit_ids: set[int] = set()
+    handler_regions: set[int] = set()
+    for g in grants:
+        if g.unit_id:
+            unit_ids.add(g.unit_id)
+        if g.role in REGION_ROLES:
+            # A manager role held in a centre covers the centre's area, as the services accept.
+            if g.region_id:
+                region_paths.add(g.region.path)
+            elif g.unit.kind == UnitKind.CENTRE:
+                region_paths.add(g.unit.region.path)
+        if g.role == Role.HANDLER and g.region_id:
+            handler_regions.add(g.region_id)
+    if handler_regions:
+        # A handler granted on a node handles for that node's centre (dispatch.services
+        # .acts_for_unit): they see the centre's tasks, not the whole subtree.
+        unit_ids |= set(
+            Unit.objects.filter(kind=UnitKind.CENTRE, region_id__in=handler_regions).values_list(
+                "pk", flat=True
+            )
+        )
     for path in _outermost(region_paths):
         cond |= Q(region__path__startswith=path)
-    unit_ids = {g.unit_id for g in grants if g.unit_id}
     if unit_ids:
         cond |= Q(owner_unit_id__in=unit_ids) | Q(lead_unit_id__in=unit_ids)
         cond |= Exists(Assignment.objects.filter(case=OuterRef("pk"), unit_id__in=unit_ids))

@@ -20,3 +20,13 @@ def test_case_code_is_valid_and_sequenced(tree, people):
     assert is_valid_code(first.code) and is_valid_code(second.code)
     assert first.code[:6] == "139901"
     assert int(second.code[14:19]) == int(first.code[14:19]) + 1
+
+
+def test_home_links_each_role_to_its_work(client, people):
+    client.force_login(people.alice)
+    page = client.get("/").content.decode()
+    assert "/intake/" in page and "/work/supervise/" not in page.split("<main>")[1]
+    client.force_login(people.dave)
+    page = client.get("/").content.decode()
+    assert "/work/supervise/" in page.split("<main>")[1]
+    assert '/intake/"' not in page.split("<main>")[1]
