@@ -71,6 +71,8 @@ def test_distribution_covers_the_loop(generated):
         "lead_unit__region", "owner_unit__region"
     )
     assert all(c.lead_unit.region.path.startswith(c.owner_unit.region.path) for c in dispatched)
+    # Small matters settled by grid workers count as closed at grid level.
+    assert archived.filter(closed_level="grid", channel="grid").exists()
     escalated = Case.objects.filter(escalation_count=1)
     assert escalated.exists()
     assert CaseEvent.objects.filter(action="case.escalated").count() == escalated.count()

@@ -383,6 +383,62 @@ def build_case(g: Generator, *, reported_at: dt.datetime, code: str) -> Built:
             )
         )
     reached = STEP_ORDER.index(target) if target != Status.REJECTED else 0
+    if (
+        target == Status.ARCHIVED
+        and channel == Channel.GRID
+        and grade == Grade.ORDINARY
+        and rng.random() < 0.4
+    ):
+        # 当场办结 by the grid worker: every step at once, closed at grid level.
+        t = min(g.later(reported_at, 0.1, 1), now)
+        result = rng.choice(RESULTS)
+        case.update(
+            registered_at=t,
+            assigned_at=t,
+            signed_at=t,
+            feedback_at=t,
+            closed_at=t,
+            due_at=t,
+            sign_due_at=t,
+            lead_unit_id=owner.pk,
+            result=result,
+            closed_level=Level.GRID,
+            closed_on_time=True,
+            carried_out=True,
+        )
+        events += [
+            (Action.REGISTERED, Status.REPORTED, Status.REGISTERED, t, owner, "", {}),
+            (
+                Action.DISPATCHED,
+                Status.REGISTERED,
+                Status.ASSIGNED,
+                t,
+                owner,
+                "",
+                {"lead": owner.pk, "lead_name": owner.name, "on_spot": True},
+            ),
+            (Action.SIGNED, Status.ASSIGNED, Status.IN_PROGRESS, t, owner, "", {}),
+            (Action.FEEDBACK, Status.IN_PROGRESS, Status.FEEDBACK, t, owner, result, {}),
+            (
+                Action.VERIFIED,
+                Status.FEEDBACK,
+                Status.FEEDBACK,
+                t,
+                owner,
+                "",
+                {"carried_out": True},
+            ),
+            (Action.ARCHIVED, Status.FEEDBACK, Status.ARCHIVED, t, owner, "", {}),
+        ]
+        assignment = {
+            "unit_id": owner.pk,
+            "role": AssignmentRole.LEAD,
+            "status": AssignmentStatus.DONE,
+            "assigned_at": t,
+            "signed_at": t,
+            "finished_at": t,
+        }
+        reached = 0  # nothing more to add below
     # Milestones in order; each is clamped to "now" so a young case's history is not future.
     t = reported_at
     if reached >= 1:
