@@ -132,6 +132,9 @@ class Cast:
     def __init__(self, demo: DemoCounty) -> None:
         self.demo = demo
         self.users = demo.users
+        self.grid_worker_of: dict[int, User] = {}
+        for grant in RoleGrant.objects.filter(role=Role.GRID_WORKER).select_related("user"):
+            self.grid_worker_of.setdefault(grant.region_id, grant.user)
         self.handler_of_unit: dict[int, User] = {}
         for grant in RoleGrant.objects.filter(role=Role.HANDLER, unit__isnull=False).select_related(
             "user"
@@ -158,6 +161,9 @@ class Cast:
 
     def clerk(self, owner: Unit) -> User:
         return self.users[f"clerk_{self.key_for_owner(owner)}"]
+
+    def grid_worker(self, grid: Region) -> User | None:
+        return self.grid_worker_of.get(grid.pk)
 
     def handler(self, unit: Unit) -> User | None:
         return self.handler_of_unit.get(unit.pk)
@@ -237,16 +243,19 @@ def plan_case(demo: DemoCounty, index: int, total: int, now: dt.datetime) -> Pla
     age = (now - reported_at).total_seconds() / 86400
     codes = [c for c in CATEGORY_WEIGHTS if c in demo.categories]
     category = demo.categories[_weighted(rng, {c: CATEGORY_WEIGHTS[c] for c in codes})]
+    outcome = RECENT_CYCLE[index % len(RECENT_CYCLE)] if age <= RECENT_DAYS else _outcome(rng, age)
+    channel, grade = _weighted(rng, CHANNELS), _weighted(rng, GRADES)
+    if outcome == "on_spot" and rng.random() < 0.5:
+        # Half of what is settled on the spot is a grid worker's small matter in their grid.
+        channel, grade = Channel.GRID, Grade.ORDINARY
     return Plan(
         index=index,
         reported_at=reported_at,
         grid=rng.choice(demo.grids),
         category=category,
-        channel=_weighted(rng, CHANNELS),
-        grade=_weighted(rng, GRADES),
-        outcome=RECENT_CYCLE[index % len(RECENT_CYCLE)]
-        if age <= RECENT_DAYS
-        else _outcome(rng, age),
+        channel=channel,
+        grade=grade,
+        outcome=outcome,
         rng=rng,
     )
 
@@ -318,9 +327,10 @@ def play_case(cast: Cast, plan: Plan, now: dt.datetime) -> Case | None:
         bureau_key is not None and plan.channel in (Channel.HOTLINE_12345, Channel.ONLINE)
     )
     owner = demo.centres[demo.county.code if at_county else township.code]
+    grid_worker = cast.grid_worker(plan.grid)
     creator = (
-        cast.users[f"grid_{cast.key_for_owner(owner)}01"]
-        if (plan.channel == Channel.GRID and not at_county)
+        grid_worker
+        if plan.channel == Channel.GRID and not at_county and grid_worker is not None
         else cast.clerk(owner)
     )
     summary = rng.choice(SUMMARIES.get(plan.category.code, [f"{plan.category.name}诉求"]))
@@ -353,8 +363,14 @@ def _drive(cast: Cast, plan: Plan, case: Case, owner: Unit, bureau_key, clock: C
     rng = plan.rng
     if plan.outcome == "on_spot":
         if plan.grade in (Grade.ORDINARY, Grade.SIGNIFICANT) and clock.advance(0.1, 0.5):
+            # A grid worker settles small matters in their own grid (小问题不出网格).
+            small = plan.channel == Channel.GRID and plan.grade == Grade.ORDINARY
+            actor = cast.grid_worker(plan.grid) if small else None
             ds.resolve_on_spot(
-                case=case, actor=cast.clerk(owner), result=rng.choice(RESULTS), now=clock.t
+                case=case,
+                actor=actor or cast.clerk(owner),
+                result=rng.choice(RESULTS),
+                now=clock.t,
             )
             _after_close(cast, plan, case, clock)
         return

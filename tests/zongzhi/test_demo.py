@@ -93,6 +93,8 @@ def _check_demo_cases():
     now = timezone.now()
     assert any(c.is_open and c.due_at and c.due_at < now for c in cases)
     assert all(c.closed_at >= c.reported_at for c in cases if c.status == Status.ARCHIVED)
+    # Cases are closed at every level, small ones by grid workers in their own grid.
+    assert {"grid", "township", "county"} <= {c.closed_level for c in cases}
     # Every case has its applicant, stored encrypted.
     assert all(c.case_parties.filter(role="applicant").exists() for c in cases)
 
