@@ -14,9 +14,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # A file, not memory, so that a real worker started by a test opens the same database.
     # One file per test process: parallel runs (and pytest-xdist, which appends _gwN) never
     # share one.
+    import atexit as _atexit
     import os as _os
     import tempfile as _tempfile
 
-    DATABASES["default"]["TEST"] = {  # noqa: F405
-        "NAME": str(Path(_tempfile.gettempdir()) / f"zongzhi-test-{_os.getpid()}.sqlite3")  # noqa: F405
-    }
+    _test_db = Path(_tempfile.gettempdir()) / f"zongzhi-test-{_os.getpid()}.sqlite3"  # noqa: F405
+    DATABASES["default"]["TEST"] = {"NAME": str(_test_db)}  # noqa: F405
+    # Django deletes the database file; its WAL and shared-memory files are left behind.
+    _atexit.register(
+        lambda: [p.unlink(missing_ok=True) for p in _test_db.parent.glob(f"{_test_db.name}*")]
+    )

@@ -210,3 +210,15 @@ def test_finished_clocks_cost_the_sweep_nothing(tree, people, world, django_asse
     # Every clock is finished for its deadline: one empty query per clock, nothing else.
     with django_assert_num_queries(3):
         assert sweep(now=much_later + dt.timedelta(minutes=1)) == {"cases": 0, "alerts": 0}
+
+
+def test_the_beat_schedule_names_real_tasks():
+    from zongzhi.celery import app
+
+    app.loader.import_default_modules()
+    names = {entry["task"] for entry in app.conf.beat_schedule.values()}
+    assert {
+        "dispatch.tasks.sweep_deadlines",
+        "dispatch.tasks.deliver_pending_notifications",
+    } <= names
+    assert names <= set(app.tasks)
