@@ -10,10 +10,10 @@ from django.db.models import Q
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 
+from dispatch.attachments import MultipleFileField
 from dispatch.models import Category, PartyRole
 from dispatch.states import Channel, Grade, Satisfaction
 from grids.pinyin import pinyin_initials
-from intake import attachments as att
 from intake.selectors import accused_unit_choices, intake_regions
 from intake.services import Outcome, PartyData
 from people.identity import normalize_id_number, normalize_phone
@@ -54,32 +54,6 @@ def resolve_category(text: str) -> Category | None:
         if len(match) == 1:
             return match[0]
     return None
-
-
-class MultipleFileInput(forms.ClearableFileInput):
-    allow_multiple_selected = True
-
-
-class MultipleFileField(forms.FileField):
-    widget = MultipleFileInput
-
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("required", False)
-        super().__init__(*args, **kwargs)
-
-    def clean(self, data, initial=None):
-        files = data if isinstance(data, list | tuple) else ([data] if data else [])
-        if len(files) > att.MAX_FILES:
-            raise ValidationError(_("附件最多%(n)d个") % {"n": att.MAX_FILES})
-        checked, errors = [], []
-        for upload in files:
-            try:
-                checked.append(att.check_upload(upload))
-            except ValidationError as exc:
-                errors.extend(exc.messages)
-        if errors:
-            raise ValidationError(errors)
-        return checked
 
 
 class IntakeForm(forms.Form):

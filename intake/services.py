@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from dispatch.models import Attachment, Case, CaseParty, Category, PartyRole
+from dispatch.models import Case, CaseParty, Category, PartyRole
 from dispatch.services import (
     DispatchError,
     create_case,
@@ -242,17 +242,7 @@ def link_request(
                 data={"intake_key": key, "channel": channel, "parties": linked_party_ids},
             )
             carried: list[tuple[att.CheckedFile | att.StoredFile, str]] = [*stashed, *fresh]
-            for checked, name in carried:
-                Attachment.objects.create(
-                    case=case,
-                    event=event,
-                    file=name,
-                    original_name=checked.original_name,
-                    content_type=checked.content_type,
-                    size=checked.size,
-                    sha256=checked.sha256,
-                    uploaded_by=actor,
-                )
+            att.attach_stored(case=case, stored=carried, actor=actor, event=event)
     except BaseException:
         att.discard_files(fresh)
         raise
