@@ -5,11 +5,13 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from dispatch.attachments import MultipleFileField
 from dispatch.models import Case, Category, DeadlineProfile, PendingRequest
 from dispatch.states import Grade, Satisfaction, Status
 from grids.models import Region, Unit, UnitKind
 
 TEXTAREA = forms.Textarea(attrs={"rows": 3})
+ATTACHMENTS_LABEL = _("附件（照片、扫描件、PDF）")
 
 
 def _ancestor_paths(path: str) -> list[str]:
@@ -189,10 +191,12 @@ class OptionalNoteForm(CaseActionForm):
 class ProgressForm(CaseActionForm):
     note = forms.CharField(label=_("办理进展"), widget=TEXTAREA, max_length=2000)
     is_public = forms.BooleanField(label=_("向群众公开此进展"), required=False)
+    attachments = MultipleFileField(label=ATTACHMENTS_LABEL)
 
 
 class FeedbackForm(CaseActionForm):
     result = forms.CharField(label=_("办理结果"), widget=TEXTAREA, max_length=4000)
+    attachments = MultipleFileField(label=ATTACHMENTS_LABEL)
 
 
 class ExtensionForm(CaseActionForm):

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from dispatch.attachments import CheckedFile, attach_stored, files_stored
 from dispatch.codes import new_case_code, new_tracking_token
 from dispatch.events import append_event
 from dispatch.models import (
@@ -937,19 +938,24 @@ def record_progress(
     note: str,
     unit: Unit | None = None,
     is_public: bool = False,
+    files: Sequence[CheckedFile] = (),
     now: dt.datetime | None = None,
 ) -> CaseEvent:
-    """办理进展: a note (attachments link to the returned event)."""
+    """办理进展: a note, with checked files (photos, scans, PDFs) linked to the returned event.
+
+    The files are written before the transaction and removed if it does not commit. They are
+    staff-only: the resident's timeline shows the note of a public progress, never its files.
+    """
     now = now or timezone.now()
     note = note.strip()
     if not note:
         raise DispatchError(_("请填写办理进展"), code="note_required")
-    with transaction.atomic():
+    with files_stored(files) as stored, transaction.atomic():
         case = lock_case(case)
         if case.status not in (Status.ASSIGNED, Status.IN_PROGRESS):
             raise DispatchError(_("案件不在办理中，不能记录进展"), code="transition")
         assignment = _handler_assignment(case, actor, unit)
-        return record_event(
+        event = record_event(
             case,
             action=Action.PROGRESS,
             actor=actor,
@@ -959,6 +965,8 @@ def record_progress(
             is_public=is_public,
             public_unit_name=assignment.unit.name if is_public else "",
         )
+        attach_stored(case=case, stored=stored, actor=actor, event=event)
+        return event
 
 
 def submit_feedback(
@@ -967,18 +975,23 @@ def submit_feedback(
     actor: User | None,
     result: str,
     unit: Unit | None = None,
+    files: Sequence[CheckedFile] = (),
     now: dt.datetime | None = None,
 ) -> Case:
-    """反馈: the lead unit reports the result; the owner centre verifies next."""
+    """反馈: the lead unit reports the result; the owner centre verifies next.
+
+    Checked files are linked to the feedback event, as for ``record_progress`` (staff-only).
+    """
     now = now or timezone.now()
     result = result.strip()
     if not result:
         raise DispatchError(_("请填写办理结果"), code="result_required")
-    with transaction.atomic():
+    with files_stored(files) as stored, transaction.atomic():
         case = lock_case(case)
         _refuse_when_paused(case)
         assignment = _handler_assignment(case, actor, unit, lead_only=True)
         event = _feedback_locked(case, assignment, actor=actor, result=result, now=now)
+        attach_stored(case=case, stored=stored, actor=actor, event=event)
         _notify(
             case=case,
             kind="feedback",

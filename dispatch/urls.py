@@ -9,5 +9,10 @@ urlpatterns = [
     path("work/inbox/", views.handler_inbox, name="inbox"),
     path("work/supervise/", views.supervisor_queue, name="supervise"),
     path("cases/<str:code>/", views.case_detail, name="case"),
+    path(
+        "cases/<str:code>/attachments/<int:pk>/",
+        views.attachment_download,
+        name="attachment",
+    ),
     path("cases/<str:code>/<slug:action>/", views.case_action, name="case_action"),
 ]

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
-from django.shortcuts import redirect, render
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -197,7 +197,11 @@ ACTIONS: list[CaseAction] = [
         gettext_lazy("记录办理进展"),
         forms.ProgressForm,
         lambda r, c, d, f: services.record_progress(
-            case=c, actor=r.user, note=d["note"], is_public=d["is_public"]
+            case=c,
+            actor=r.user,
+            note=d["note"],
+            is_public=d["is_public"],
+            files=d["attachments"],
         ),
         lambda x: x.has_task() and x.status in WORKING,
     ),
@@ -205,7 +209,9 @@ ACTIONS: list[CaseAction] = [
         "feedback",
         gettext_lazy("反馈办理结果"),
         forms.FeedbackForm,
-        lambda r, c, d, f: services.submit_feedback(case=c, actor=r.user, result=d["result"]),
+        lambda r, c, d, f: services.submit_feedback(
+            case=c, actor=r.user, result=d["result"], files=d["attachments"]
+        ),
         lambda x: (
             x.has_task(status=AssignmentStatus.SIGNED, lead=True)
             and x.status == Status.IN_PROGRESS
@@ -374,7 +380,7 @@ def _render_case(request, case, *, bound_slug: str | None = None, bound_form=Non
             else action.form(case=case, user=request.user, prefix=action.slug)
         )
         available.append({"action": action, "form": form, "open": action.slug == bound_slug})
-    events = selectors.case_timeline(case)
+    events = selectors.case_timeline(case).prefetch_related("attachments")
     parties = case.case_parties.select_related("party").order_by("sort")
     now = timezone.now()
     return render(
@@ -386,6 +392,7 @@ def _render_case(request, case, *, bound_slug: str | None = None, bound_form=Non
             "actions": available,
             "events": events,
             "parties": parties,
+            "case_files": case.attachments.filter(event__isnull=True).order_by("pk"),
             "overdue": case.is_open
             and case.due_at is not None
             and case.due_at <= now
@@ -403,7 +410,8 @@ def case_action(request, code: str, action: str):
     spec = ACTIONS_BY_SLUG.get(action)
     if spec is None:
         raise Http404
-    form = spec.form(request.POST, case=case, user=request.user, prefix=spec.slug)
+    # The files are checked (sniffed, sized) here, before the service's transaction.
+    form = spec.form(request.POST, request.FILES, case=case, user=request.user, prefix=spec.slug)
     if not form.is_valid():
         messages.error(request, _("请检查填写内容：%(action)s未提交") % {"action": spec.label})
         return _render_case(request, case, bound_slug=spec.slug, bound_form=form, status=400)
@@ -418,3 +426,24 @@ def case_action(request, code: str, action: str):
     if selectors.cases_visible_to(request.user).filter(pk=case.pk).exists():
         return redirect("dispatch:case", code=case.code)
     return redirect("home")
+
+
+@login_required
+@require_GET
+def attachment_download(request, code: str, pk: int):
+    """One attachment of a case the user may see; never rendered inline by the browser."""
+    case = selectors.case_for(request.user, code=code)
+    attachment = get_object_or_404(case.attachments, pk=pk)
+    try:
+        handle = attachment.file.open("rb")
+    except FileNotFoundError:
+        raise Http404 from None
+    response = FileResponse(
+        handle,
+        as_attachment=True,
+        filename=attachment.original_name,
+        content_type=attachment.content_type,
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, no-store"
+    return response

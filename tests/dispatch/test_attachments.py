@@ -1,0 +1,188 @@
+"""Handlers record progress and feedback with photos and PDFs; only staff in scope see them."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from PIL import Image
+
+from dispatch import services
+from dispatch.attachments import check_upload
+from dispatch.models import Attachment, CaseEvent
+from dispatch.states import Action, Status
+from tests.dispatch import loopkit
+from tests.dispatch.loopkit import in_progress
+
+pytestmark = pytest.mark.django_db
+loop = loopkit.loop  # the fixture
+
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+def png_bytes() -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (16, 12), (30, 120, 200)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def stored_files(root) -> list:
+    return [p for p in root.rglob("*") if p.is_file()]
+
+
+@pytest.fixture
+def media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    return tmp_path
+
+
+NOTE = "现场已整改，附照片和检测报告"
+
+
+def _post(client, case, action, files=(), **fields):
+    """Post one action of the case page as the browser does, files in the multipart body."""
+    data = {f"{action}-{key}": value for key, value in fields.items()}
+    data[f"{action}-expected_status"] = case.status
+    data[f"{action}-attachments"] = list(files)
+    return client.post(f"/cases/{case.code}/{action}/", data)
+
+
+def _post_progress(client, case, *files):
+    return _post(client, case, "progress", files, note=NOTE, is_public="on")
+
+
+def test_progress_with_a_photo_and_a_pdf_links_them_to_the_event(client, tree, people, loop, media):
+    case = in_progress(tree, people, loop)
+    photo = png_bytes()
+    client.force_login(loop.police)
+    page = client.get(f"/cases/{case.code}/").content.decode()
+    assert 'enctype="multipart/form-data"' in page
+    assert 'name="progress-attachments"' in page and "multiple" in page
+
+    response = _post_progress(
+        client,
+        case,
+        SimpleUploadedFile("整改照片.png", photo, "image/png"),
+        SimpleUploadedFile("检测报告.pdf", PDF, "application/pdf"),
+    )
+    assert response.status_code == 302, response.content.decode()[-800:]
+
+    event = CaseEvent.objects.get(case=case, action=Action.PROGRESS)
+    rows = {a.original_name: a for a in Attachment.objects.filter(case=case)}
+    assert set(rows) == {"整改照片.png", "检测报告.pdf"}
+    assert all(a.event_id == event.pk and a.uploaded_by == loop.police for a in rows.values())
+    assert rows["整改照片.png"].content_type == "image/png"
+    assert rows["整改照片.png"].sha256 == hashlib.sha256(photo).hexdigest()
+    assert rows["检测报告.pdf"].content_type == "application/pdf"
+    assert len(stored_files(media)) == 2
+
+    page = client.get(f"/cases/{case.code}/").content.decode()
+    url = f"/cases/{case.code}/attachments/{rows['整改照片.png'].pk}/"
+    assert f'href="{url}"' in page and "整改照片.png" in page
+
+    for user in (loop.police, people.erin):  # the handler and the township's dispatcher
+        viewer = Client()
+        viewer.force_login(user)
+        download = viewer.get(url)
+        assert download.status_code == 200
+        assert b"".join(download.streaming_content) == photo
+        assert download["Content-Type"] == "image/png"
+        assert download["Content-Disposition"].startswith("attachment;")
+        assert download["X-Content-Type-Options"] == "nosniff"
+
+    other = Client()
+    other.force_login(people.bob)  # clerk of township B: not his case
+    assert other.get(url).status_code == 404
+    assert other.get(f"/cases/{case.code}/attachments/999999/").status_code == 404
+
+    anonymous = Client().get(url)
+    assert anonymous.status_code == 302 and "/login" in anonymous["Location"]
+
+
+def test_an_attachment_of_another_case_is_not_served_under_this_one(
+    client, tree, people, loop, media
+):
+    mine = in_progress(tree, people, loop)
+    other = in_progress(tree, people, loop)
+    services.record_progress(
+        case=other,
+        actor=loop.police,
+        note="另一案件的照片",
+        files=[check_upload(SimpleUploadedFile("其他.png", png_bytes()))],
+    )
+    row = Attachment.objects.get(case=other)
+    client.force_login(loop.police)
+    assert client.get(f"/cases/{mine.code}/attachments/{row.pk}/").status_code == 404
+    assert client.get(f"/cases/{other.code}/attachments/{row.pk}/").status_code == 200
+
+
+def test_a_disguised_file_is_refused_and_nothing_is_saved(client, tree, people, loop, media):
+    case = in_progress(tree, people, loop)
+    events_before = case.events.count()
+    client.force_login(loop.police)
+    response = _post_progress(
+        client,
+        case,
+        SimpleUploadedFile("现场.png", png_bytes(), "image/png"),
+        SimpleUploadedFile("照片.jpg", b"<html><script>alert(1)</script></html>", "image/jpeg"),
+    )
+    assert response.status_code == 400
+    body = response.content.decode()
+    assert "附件“照片.jpg”不是可接受的图片或PDF文件" in body
+    assert NOTE in body  # what was typed is kept
+    assert case.events.count() == events_before
+    assert not CaseEvent.objects.filter(case=case, action=Action.PROGRESS).exists()
+    assert not Attachment.objects.exists()
+    assert stored_files(media) == []
+
+
+def test_files_are_removed_when_the_transaction_fails(tree, people, loop, media):
+    case = in_progress(tree, people, loop)
+    checked = [check_upload(SimpleUploadedFile("a.pdf", PDF))]
+    with pytest.raises(services.DispatchError):
+        # Bob handles nothing on this case: refused inside the transaction, after the write.
+        services.record_progress(case=case, actor=people.bob, note="进展", files=checked)
+    assert not Attachment.objects.exists()
+    assert stored_files(media) == []
+
+
+def test_feedback_with_attachments(client, tree, people, loop, media):
+    case = in_progress(tree, people, loop)
+    client.force_login(loop.police)
+    response = _post(
+        client,
+        case,
+        "feedback",
+        [SimpleUploadedFile("拆除后.png", png_bytes())],
+        result="已拆除违章搭建",
+    )
+    assert response.status_code == 302, response.content.decode()[-800:]
+    case.refresh_from_db()
+    assert case.status == Status.FEEDBACK
+    row = Attachment.objects.get(case=case)
+    assert row.event.action == Action.FEEDBACK and row.original_name == "拆除后.png"
+    client.force_login(loop.sup_a)
+    page = client.get(f"/cases/{case.code}/").content.decode()
+    assert f"/cases/{case.code}/attachments/{row.pk}/" in page
+
+
+def test_the_tracking_page_never_shows_attachments(client, tree, people, loop, media):
+    case = in_progress(tree, people, loop)
+    client.force_login(loop.police)
+    assert (
+        _post_progress(
+            client, case, SimpleUploadedFile("内部照片-7f3a.png", png_bytes(), "image/png")
+        ).status_code
+        == 302
+    )
+    row = Attachment.objects.get(case=case)
+    assert row.event.is_public  # the note itself is public
+    case.refresh_from_db()
+    page = Client().get(f"/t/{case.tracking_token}").content.decode()
+    assert "办理进展" in page and tree.police_a.name in page  # the public progress is there ...
+    assert "内部照片-7f3a" not in page  # ... its files are not
+    assert "/attachments/" not in page
+    assert row.file.name not in page
