@@ -76,7 +76,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 class CaseEventInline(admin.TabularInline):
     model = CaseEvent
-    fields = [
+    fields = (
         "seq",
         "at",
         "action",
@@ -86,7 +86,7 @@ class CaseEventInline(admin.TabularInline):
         "actor_unit",
         "is_public",
         "note",
-    ]
+    )
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -119,7 +119,7 @@ class CaseAdmin(ReadOnlyAdmin):
     search_fields = ["=code"]
     date_hierarchy = "reported_at"
     list_select_related = ["category__parent", "region", "owner_unit", "lead_unit"]
-    fields = [
+    fields = (
         "code",
         "status",
         "channel",
@@ -143,7 +143,7 @@ class CaseAdmin(ReadOnlyAdmin):
         "closed_on_time",
         "event_count",
         "last_event_hash",
-    ]
+    )
     readonly_fields = fields
     inlines = [CaseEventInline]
     show_full_result_count = False  # COUNT(*) over a million cases on every page is waste
@@ -155,7 +155,7 @@ class CaseEventAdmin(ReadOnlyAdmin):
     list_filter = ["action", "is_public"]
     search_fields = ["=case__code"]
     list_select_related = ["case", "actor"]
-    fields = [
+    fields = (
         "case",
         "seq",
         "action",
@@ -170,7 +170,7 @@ class CaseEventAdmin(ReadOnlyAdmin):
         "data",
         "prev_hash",
         "hash",
-    ]
+    )
     readonly_fields = fields
     show_full_result_count = False
 

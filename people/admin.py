@@ -108,7 +108,7 @@ class PartyAdmin(admin.ModelAdmin):
         "created_at",
     ]
     list_filter = ["is_organisation"]
-    fields = [
+    fields = (
         "masked_name_display",
         "masked_phone_display",
         "masked_id_display",
@@ -116,7 +116,7 @@ class PartyAdmin(admin.ModelAdmin):
         "is_organisation",
         "created_at",
         "updated_at",
-    ]
+    )
     readonly_fields = fields
     search_fields = ["name"]
     search_help_text = _("输入姓名，或完整的手机号/身份证号码")

@@ -21,9 +21,10 @@ import json
 import random
 import secrets
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -228,8 +229,8 @@ class Generator:
         for region in regions:
             if region.level not in (Level.GRID, Level.VILLAGE):
                 continue
-            village = region if region.level == Level.VILLAGE else by_pk[region.parent_id]
-            township = by_pk[village.parent_id]
+            village = region if region.level == Level.VILLAGE else by_pk[region.parent_id or 0]
+            township = by_pk[village.parent_id or 0]
             places.append(Place(region, village, township))
             # Grids by households; a village-level report now and then.
             weights[len(places) - 1] = (
@@ -246,7 +247,7 @@ class Generator:
         )
         self.centres = {u.region_id: u for u in units if u.kind == UnitKind.CENTRE}
         self.units_by_name = {u.name: u for u in units}
-        self.stations = {}
+        self.stations: dict[int, list[Unit]] = {}
         for u in units:
             if u.kind == UnitKind.DEPARTMENT and u.level == Level.TOWNSHIP:
                 self.stations.setdefault(u.region_id, []).append(u)
@@ -308,9 +309,9 @@ class Generator:
     def profile_for_case(self, category: Category, grade: str) -> DeadlineProfile | None:
         if grade == Grade.EMERGENCY:
             key = "urgent"
-        elif category.parent.code == "hazard":
+        elif category.kind == "hazard":
             key = "service"
-        elif category.code in CATEGORY_BUREAU and category.parent.code == "dispute":
+        elif category.code in CATEGORY_BUREAU and category.kind == "dispute":
             key = "complex"
         else:
             key = "ordinary"
@@ -328,7 +329,7 @@ def _find_profile(profiles: dict, needle: str) -> DeadlineProfile | None:
 class Built:
     case: dict
     events: list[dict]
-    assignment: dict | None
+    assignment: dict[str, Any]
 
 
 def build_case(g: Generator, *, reported_at: dt.datetime, code: str) -> Built:
@@ -345,9 +346,7 @@ def build_case(g: Generator, *, reported_at: dt.datetime, code: str) -> Built:
     else:
         target = next(pick for age, pick in g.status_picks if age_days <= age).pick(rng)
     template = rng.choice(
-        SUMMARIES[category.parent.code]
-        if category.parent.code in SUMMARIES
-        else SUMMARIES["request"]
+        SUMMARIES[category.kind] if category.kind in SUMMARIES else SUMMARIES["request"]
     )
     summary = template.format(place=place.region.name, cat=category.name, n=rng.randint(2, 9))
     case = {
@@ -363,10 +362,10 @@ def build_case(g: Generator, *, reported_at: dt.datetime, code: str) -> Built:
         "owner_level": owner.level,
         "reported_at": reported_at,
     }
-    events: list[tuple] = [
+    events: list[tuple[Any, ...]] = [
         (Action.REPORTED, "", Status.REPORTED, reported_at, owner, "", {"channel": channel})
     ]
-    assignment = None
+    assignment: dict[str, Any] = {}
     if target == Status.REJECTED:
         reason, referral = rng.choice(REJECT_REASONS)
         at = min(g.later(reported_at, 0.1, 2), now)
@@ -450,7 +449,7 @@ def build_case(g: Generator, *, reported_at: dt.datetime, code: str) -> Built:
         if not lead.region.path.startswith(owner.region.path):
             # A centre dispatches only within its own subtree: a county bureau's case held by
             # a township is escalated (上报) to the centre above first, as the services require.
-            target = g.centres[lead.region_id]
+            above = g.centres[lead.region_id]
             t = min(g.later(t, 0.2, 8), now)
             events.append(
                 (
@@ -460,11 +459,11 @@ def build_case(g: Generator, *, reported_at: dt.datetime, code: str) -> Built:
                     t,
                     owner,
                     "需上级协调职能部门办理",
-                    {"from_unit": owner.pk, "to_unit": target.pk},
-                    target.name,
+                    {"from_unit": owner.pk, "to_unit": above.pk},
+                    above.name,
                 )
             )
-            owner = target
+            owner = above
             case.update(owner_unit_id=owner.pk, owner_level=owner.level, escalation_count=1)
         profile = g.profile_for_case(category, grade)
         t = min(g.later(t, 0.1, 20), now)
@@ -740,7 +739,7 @@ class Command(BaseCommand):
         next_seq = reserve_codes(county.code[:6], Counter(local_days))
 
         batch_size = options["batch_size"]
-        phases: Counter = Counter()
+        phases: dict[str, float] = defaultdict(float)
         counts = {"cases": 0, "events": 0}
 
         def write_batch(built: list[Built]) -> None:
@@ -754,7 +753,7 @@ class Command(BaseCommand):
                     for event in item.events:
                         event["case_id"] = pk
                         event_rows.append(writer.event_row(event))
-                    if item.assignment is not None:
+                    if item.assignment:
                         item.assignment["case_id"] = pk
                         assignment_rows.append(writer.assignment_row(item.assignment))
                 phases["rows"] += time.monotonic() - mark
