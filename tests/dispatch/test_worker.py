@@ -137,9 +137,14 @@ class Worker:
 
 
 @pytest.fixture
-def broker(tmp_path):
+def broker(tmp_path, monkeypatch):
     """Point this process's Celery app at Redis and a queue of this test's own."""
     client = _redis()
+    # Celery reads CELERY_BROKER_URL from the environment before its own configuration, so a
+    # deployment-wide broker (CI sets one) would otherwise win over the conf.update below.
+    monkeypatch.setenv("CELERY_BROKER_URL", REDIS_URL)
+    monkeypatch.delenv("CELERY_BROKER_WRITE_URL", raising=False)
+    monkeypatch.delenv("CELERY_BROKER_READ_URL", raising=False)
     queue = f"zz-test-{uuid.uuid4().hex[:12]}"
     conf = app.conf
     saved = {
