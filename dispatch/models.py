@@ -47,7 +47,7 @@ class Category(models.Model):
         ordering = ["sort", "code"]
 
     def __str__(self) -> str:
-        return f"{self.parent.name} / {self.name}" if self.parent_id else self.name
+        return f"{self.parent.name} / {self.name}" if self.parent is not None else self.name
 
 
 class DeadlineUnit(models.TextChoices):
@@ -187,7 +187,9 @@ class Case(models.Model):
         on_delete=models.PROTECT,
         related_name="+",
     )
-    parties = models.ManyToManyField(Party, through="CaseParty", related_name="cases")
+    parties: models.ManyToManyField[Party, CaseParty] = models.ManyToManyField(
+        Party, through="CaseParty", related_name="cases"
+    )
     linked_to = models.ForeignKey(
         "self",
         verbose_name=_("关联案件"),

@@ -60,10 +60,12 @@ def cases_visible_to_grants(user: User, grants) -> QuerySet[Case]:
         cond |= Q(region__path__startswith=path)
     if unit_ids:
         cond |= Q(owner_unit_id__in=unit_ids) | Q(lead_unit_id__in=unit_ids)
-        cond |= Exists(Assignment.objects.filter(case=OuterRef("pk"), unit_id__in=unit_ids))
-    cond |= Exists(
-        CaseUserObjectPermission.objects.filter(
-            content_object=OuterRef("pk"), user=user, permission__codename="view_case"
+        cond |= Q(Exists(Assignment.objects.filter(case=OuterRef("pk"), unit_id__in=unit_ids)))
+    cond |= Q(
+        Exists(
+            CaseUserObjectPermission.objects.filter(
+                content_object=OuterRef("pk"), user=user, permission__codename="view_case"
+            )
         )
     )
     qs = Case.objects.filter(cond)
@@ -89,6 +91,8 @@ def case_for(user: User, *, code: str | None = None, pk: int | None = None) -> C
     try:
         if code is not None:
             return qs.get(code=code)
+        if pk is None:
+            raise Http404
         return qs.get(pk=pk)
     except Case.DoesNotExist:
         raise Http404 from None

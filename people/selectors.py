@@ -21,7 +21,14 @@ def has_role(user: User, *roles: str) -> bool:
 def regions_for(user: User, *roles: str) -> list[Region]:
     """The tree nodes on which ``user`` holds any of ``roles`` (a unit's grant gives its region)."""
     grants = user.grants.filter(role__in=roles).select_related("region", "unit__region")
-    return [g.region or g.unit.region for g in grants]
+    regions = []
+    for g in grants:
+        if g.region is not None:
+            regions.append(g.region)
+        else:
+            assert g.unit is not None  # constraint grant_has_scope: no region means a unit
+            regions.append(g.unit.region)
+    return regions
 
 
 def units_for(user: User, *roles: str) -> QuerySet[Unit]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from django.contrib.auth.hashers import make_password
 from django.db import transaction
@@ -20,6 +21,9 @@ from grids.models import Level, Region, Unit, UnitKind
 from grids.pinyin import pinyin_initials
 from people import services as people_services
 from people.models import Role, User
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 DEMO_PASSWORD = "Qinghe-Demo-2026"  # noqa: S105 - the published demo password, not a secret
 COUNTY_CODE = "139901000000"
@@ -232,7 +236,8 @@ class DemoCounty:
     categories: dict[str, Category] = field(default_factory=dict)  # by code
     profiles: dict[str, DeadlineProfile] = field(default_factory=dict)  # by name
     users: dict[str, User] = field(default_factory=dict)  # by username
-    logins: list[tuple[str, str, str, str]] = field(default_factory=list)
+    # (username, role label, where, work number); the label stays lazy until printed.
+    logins: list[tuple[str, StrOrPromise, str, str]] = field(default_factory=list)
 
 
 # Grids are 0.012 x 0.010 degree rectangles laid out row by row inside their village.
@@ -477,6 +482,7 @@ def staff_specs(demo: DemoCounty) -> list[StaffSpec]:
         )
     town_key_of = {t.code: k for k, t in demo.townships.items()}
     for village in demo.villages:
+        assert village.parent is not None  # a village always sits under its township
         town_key = town_key_of[village.parent.code]
         serial = village.code[-2:]
         specs.append(
@@ -540,7 +546,11 @@ def build_staff(demo: DemoCounty) -> None:
                 user.refresh_from_db()
         people_services.grant_role(user=user, role=spec.role, region=spec.region, unit=spec.unit)
         demo.users[spec.username] = user
-        where = spec.unit.name if spec.unit else spec.region.name
+        if spec.unit is not None:
+            where = spec.unit.name
+        else:
+            assert spec.region is not None  # every spec names a region or a unit
+            where = spec.region.name
         demo.logins.append((spec.username, Role(spec.role).label, where, work_number))
 
 

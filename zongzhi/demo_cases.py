@@ -125,6 +125,12 @@ class Plan:
     outcome: str  # a Status value, or "on_spot"
     rng: random.Random
 
+    @property
+    def village(self) -> Region:
+        village = self.grid.parent
+        assert village is not None  # a grid always sits under its village
+        return village
+
 
 class Cast:
     """Who does what for a case: the demo logins by role and unit."""
@@ -134,11 +140,13 @@ class Cast:
         self.users = demo.users
         self.grid_worker_of: dict[int, User] = {}
         for grant in RoleGrant.objects.filter(role=Role.GRID_WORKER).select_related("user"):
-            self.grid_worker_of.setdefault(grant.region_id, grant.user)
+            if grant.region_id is not None:
+                self.grid_worker_of.setdefault(grant.region_id, grant.user)
         self.handler_of_unit: dict[int, User] = {}
         for grant in RoleGrant.objects.filter(role=Role.HANDLER, unit__isnull=False).select_related(
             "user"
         ):
+            assert grant.unit_id is not None  # filtered on unit__isnull=False
             self.handler_of_unit.setdefault(grant.unit_id, grant.user)
         self.town_key = {t.pk: key for key, t in demo.townships.items()}
         self.profiles = {p.name[:2]: p for p in DeadlineProfile.objects.all()}
@@ -272,10 +280,10 @@ def _parties(plan: Plan) -> list[tuple[Party, str]]:
         name=demo_person_name("applicant", i),
         phone=f"139{stable_int('phone', i, modulo=10**8):08d}",
         id_number=_id_number(i) if plan.rng.random() < 0.7 else "",
-        address=f"{plan.grid.parent.name}{plan.rng.randint(1, 9)}组{plan.rng.randint(1, 60)}号",
+        address=f"{plan.village.name}{plan.rng.randint(1, 9)}组{plan.rng.randint(1, 60)}号",
         region=plan.grid,
     )
-    rows = [(applicant, PartyRole.APPLICANT)]
+    rows: list[tuple[Party, str]] = [(applicant, PartyRole.APPLICANT)]
     if plan.category.kind == "dispute" and plan.rng.random() < 0.6:
         respondent = save_party(
             name=demo_person_name("respondent", i),
@@ -300,7 +308,7 @@ class Clock:
         return True
 
 
-STEP = [
+STEP: list[str] = [
     Status.REPORTED,
     Status.REGISTERED,
     Status.ASSIGNED,
@@ -322,7 +330,7 @@ def play_case(cast: Cast, plan: Plan, now: dt.datetime) -> Case | None:
     demo, rng = cast.demo, plan.rng
     bureau_key = BUREAU_OF.get(plan.category.code)
     township = cast.township_of(plan.grid)
-    village = plan.grid.parent
+    village = plan.village
     at_county = plan.grade == Grade.EMERGENCY or (
         bureau_key is not None and plan.channel in (Channel.HOTLINE_12345, Channel.ONLINE)
     )
@@ -412,8 +420,9 @@ def _drive(cast: Cast, plan: Plan, case: Case, owner: Unit, bureau_key, clock: C
         case.refresh_from_db()
     # 退回: now and then the first unit was the wrong one.
     if rng.random() < 0.06 and clock.advance(1, 8):
-        handler = cast.handler(case.lead_unit)
         wrong = case.lead_unit
+        assert wrong is not None  # the case has been dispatched to its lead unit
+        handler = cast.handler(wrong)
         ds.return_case(
             case=case, actor=handler, reason="不属于本单位职责范围，请重新派单", now=clock.t
         )
@@ -425,6 +434,7 @@ def _drive(cast: Cast, plan: Plan, case: Case, owner: Unit, bureau_key, clock: C
         case.refresh_from_db()
     if not _reached(plan.outcome, Status.IN_PROGRESS) or not clock.advance(0.2, 6):
         return
+    assert case.lead_unit is not None  # the case has been dispatched to its lead unit
     lead = case.lead_unit
     handler = cast.handler(lead)
     ds.sign_case(case=case, actor=handler, now=clock.t)
@@ -545,7 +555,7 @@ def _choose_lead(
     else:
         township = cast.township_of(plan.grid)
         key = cast.town_key[township.pk]
-        candidates.append(demo.centres[plan.grid.parent.code])
+        candidates.append(demo.centres[plan.village.code])
         if plan.category.kind == "dispute" and f"sfs_{key}" in demo.departments:
             candidates.append(demo.departments[f"sfs_{key}"])
         if plan.category.code == "hazard-public-order" and f"pcs_{key}" in demo.departments:

@@ -191,11 +191,13 @@ else:
 # server. Production points CELERY_BROKER_URL at Redis.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
 _broker_dir = VAR_DIR / "broker"
+_broker_queue = _broker_dir / "queue"
+_broker_processed = _broker_dir / "processed"
 CELERY_BROKER_TRANSPORT_OPTIONS = (
     {
-        "data_folder_in": str(_broker_dir / "queue"),
-        "data_folder_out": str(_broker_dir / "queue"),
-        "processed_folder": str(_broker_dir / "processed"),
+        "data_folder_in": str(_broker_queue),
+        "data_folder_out": str(_broker_queue),
+        "processed_folder": str(_broker_processed),
         # Broadcast (remote control) messages; kombu's default is ./control in the cwd.
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
@@ -205,11 +207,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
 )
 if CELERY_BROKER_URL.startswith("filesystem://"):
     # The transport needs its folders; web (publisher) and worker (consumer) both start here.
-    for _folder in {
-        CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"],
-        CELERY_BROKER_TRANSPORT_OPTIONS["processed_folder"],
-    }:
-        Path(_folder).mkdir(parents=True, exist_ok=True)
+    for _folder in (_broker_queue, _broker_processed):
+        _folder.mkdir(parents=True, exist_ok=True)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True

@@ -20,7 +20,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
 
     _test_db = Path(_tempfile.gettempdir()) / f"zongzhi-test-{_os.getpid()}.sqlite3"  # noqa: F405
     DATABASES["default"]["TEST"] = {"NAME": str(_test_db)}  # noqa: F405
-    # Django deletes the database file; its WAL and shared-memory files are left behind.
-    _atexit.register(
-        lambda: [p.unlink(missing_ok=True) for p in _test_db.parent.glob(f"{_test_db.name}*")]
-    )
+
+    def _remove_test_db_files() -> None:
+        # Django deletes the database file; its WAL and shared-memory files are left behind.
+        for p in _test_db.parent.glob(f"{_test_db.name}*"):
+            p.unlink(missing_ok=True)
+
+    _atexit.register(_remove_test_db_files)
