@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from django.db import connections
 
 from dispatch.models import Case
 from dispatch.states import Status
@@ -37,6 +38,9 @@ def browser():
             yield browser
         finally:
             browser.close()
+            # The ORM calls the test made while Playwright's loop ran used a connection of that
+            # context; close it here, in the same context, or it outlives the test database.
+            connections.close_all()
 
 
 def test_register_print_track_and_rate(browser, live_server, tree, people, cats):
