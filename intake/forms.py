@@ -8,7 +8,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 
 from dispatch.attachments import MultipleFileField
 from dispatch.models import Category, PartyRole
@@ -19,9 +19,9 @@ from intake.services import Outcome, PartyData
 from people.identity import normalize_id_number, normalize_phone
 
 OUTCOME_CHOICES = [
-    (Outcome.REGISTER, _lazy("立案")),
-    (Outcome.RESOLVE, _lazy("当场办结")),
-    (Outcome.REJECT, _lazy("不予受理")),
+    (Outcome.REGISTER, gettext_lazy("立案")),
+    (Outcome.RESOLVE, gettext_lazy("当场办结")),
+    (Outcome.REJECT, gettext_lazy("不予受理")),
 ]
 
 
@@ -59,66 +59,70 @@ def resolve_category(text: str) -> Category | None:
 class IntakeForm(forms.Form):
     intake_key = forms.UUIDField(widget=forms.HiddenInput)
     find = forms.CharField(
-        label=_lazy("查找当事人（手机号或身份证号）"), required=False, max_length=32
+        label=gettext_lazy("查找当事人（手机号或身份证号）"), required=False, max_length=32
     )
     channel = forms.ChoiceField(
-        label=_lazy("来源渠道"), choices=Channel.choices, initial=Channel.WINDOW
+        label=gettext_lazy("来源渠道"), choices=Channel.choices, initial=Channel.WINDOW
     )
     category = forms.CharField(
-        label=_lazy("案件分类"),
+        label=gettext_lazy("案件分类"),
         max_length=100,
         widget=forms.TextInput(
             attrs={
                 "list": "category-list",
                 "autocomplete": "off",
-                "placeholder": _lazy("输入名称或拼音首字母，如 lljf"),
+                "placeholder": gettext_lazy("输入名称或拼音首字母，如 lljf"),
             }
         ),
     )
-    grade = forms.ChoiceField(label=_lazy("等级"), choices=Grade.choices, initial=Grade.ORDINARY)
-    summary = forms.CharField(label=_lazy("诉求摘要"), max_length=200)
+    grade = forms.ChoiceField(
+        label=gettext_lazy("等级"), choices=Grade.choices, initial=Grade.ORDINARY
+    )
+    summary = forms.CharField(label=gettext_lazy("诉求摘要"), max_length=200)
     narrative = forms.CharField(
-        label=_lazy("详细情况"),
+        label=gettext_lazy("详细情况"),
         required=False,
         widget=forms.Textarea(attrs={"rows": 4}),
         max_length=5000,
     )
     region: forms.ModelChoiceField = forms.ModelChoiceField(
-        label=_lazy("事发地"),
+        label=gettext_lazy("事发地"),
         queryset=None,
-        empty_label=_lazy("请选择事发地"),
-        error_messages={"invalid_choice": _lazy("请选择有效的事发地")},
+        empty_label=gettext_lazy("请选择事发地"),
+        error_messages={"invalid_choice": gettext_lazy("请选择有效的事发地")},
     )
-    address_detail = forms.CharField(label=_lazy("详细地点"), required=False, max_length=200)
+    address_detail = forms.CharField(label=gettext_lazy("详细地点"), required=False, max_length=200)
     accused_unit: forms.ModelChoiceField = forms.ModelChoiceField(
-        label=_lazy("被投诉单位（投诉政府单位时填写）"),
+        label=gettext_lazy("被投诉单位（投诉政府单位时填写）"),
         queryset=None,
         required=False,
-        empty_label=_lazy("无"),
+        empty_label=gettext_lazy("无"),
     )
-    attachments = MultipleFileField(label=_lazy("附件（照片、扫描件、PDF）"))
+    attachments = MultipleFileField(label=gettext_lazy("附件（照片、扫描件、PDF）"))
     outcome = forms.ChoiceField(
-        label=_lazy("受理结果"),
+        label=gettext_lazy("受理结果"),
         choices=OUTCOME_CHOICES,
         initial=Outcome.REGISTER,
         widget=forms.RadioSelect,
     )
     result = forms.CharField(
-        label=_lazy("当场办结的处理结果"),
+        label=gettext_lazy("当场办结的处理结果"),
         required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
         max_length=2000,
     )
     reject_reason = forms.CharField(
-        label=_lazy("不予受理理由"),
+        label=gettext_lazy("不予受理理由"),
         required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
         max_length=2000,
     )
     referral = forms.CharField(
-        label=_lazy("引导去向（如：县人民法院立案庭）"), required=False, max_length=200
+        label=gettext_lazy("引导去向（如：县人民法院立案庭）"), required=False, max_length=200
     )
-    confirm_new = forms.BooleanField(label=_lazy("已核对，不是重复诉求，仍然新建"), required=False)
+    confirm_new = forms.BooleanField(
+        label=gettext_lazy("已核对，不是重复诉求，仍然新建"), required=False
+    )
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
@@ -154,11 +158,11 @@ class IntakeForm(forms.Form):
 
 
 class PartyForm(forms.Form):
-    name = forms.CharField(label=_lazy("姓名/名称"), max_length=64, required=False)
-    phone = forms.CharField(label=_lazy("联系电话"), max_length=32, required=False)
-    id_number = forms.CharField(label=_lazy("身份证号码"), max_length=32, required=False)
-    address = forms.CharField(label=_lazy("住址"), max_length=200, required=False)
-    is_organisation = forms.BooleanField(label=_lazy("单位/组织"), required=False)
+    name = forms.CharField(label=gettext_lazy("姓名/名称"), max_length=64, required=False)
+    phone = forms.CharField(label=gettext_lazy("联系电话"), max_length=32, required=False)
+    id_number = forms.CharField(label=gettext_lazy("身份证号码"), max_length=32, required=False)
+    address = forms.CharField(label=gettext_lazy("住址"), max_length=200, required=False)
+    is_organisation = forms.BooleanField(label=gettext_lazy("单位/组织"), required=False)
 
     role = PartyRole.APPLICANT
 
@@ -243,14 +247,14 @@ RespondentFormSet = forms.formset_factory(
 
 class RatingForm(forms.Form):
     rating = forms.TypedChoiceField(
-        label=_lazy("您对办理结果的评价"),
+        label=gettext_lazy("您对办理结果的评价"),
         coerce=int,
         choices=Satisfaction.choices,
         widget=forms.RadioSelect,
-        error_messages={"required": _lazy("请选择评价等级")},
+        error_messages={"required": gettext_lazy("请选择评价等级")},
     )
     comment = forms.CharField(
-        label=_lazy("意见建议（选填）"),
+        label=gettext_lazy("意见建议（选填）"),
         required=False,
         max_length=500,
         widget=forms.Textarea(attrs={"rows": 3}),
@@ -259,12 +263,12 @@ class RatingForm(forms.Form):
 
 class LookupForm(forms.Form):
     code = forms.CharField(
-        label=_lazy("案件编号（20位）"),
+        label=gettext_lazy("案件编号（20位）"),
         max_length=32,
         widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
     )
     last4 = forms.CharField(
-        label=_lazy("申请人手机号后四位"),
+        label=gettext_lazy("申请人手机号后四位"),
         min_length=4,
         max_length=4,
         widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
