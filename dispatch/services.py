@@ -104,28 +104,19 @@ def apply_transition(
             % {"status": Status(old).label, "action": Action(action).label},
             code="transition",
         )
-    update_fields = {"event_count", "last_event_hash", "updated_at"}
-    for name, value in (fields or {}).items():
-        setattr(case, name, value)
-        update_fields.add(name)
-    if new != old:
-        case.status = new
-        update_fields.add("status")
-    event = append_event(
-        case=case,
+    return _save_with_event(
+        case,
+        new_status=new,
+        fields=fields,
         action=action,
         at=now,
         actor=actor,
         actor_unit=actor_unit,
-        from_status=old,
-        to_status=new,
         note=note,
         is_public=is_public,
         public_unit_name=public_unit_name,
         data=data,
     )
-    case.save(update_fields=sorted(update_fields))
-    return event
 
 
 def record_event(
@@ -142,25 +133,34 @@ def record_event(
     fields: dict | None = None,
 ):
     """An event that does not move the step (urging, progress, ratings). Case locked by caller."""
-    update_fields = {"event_count", "last_event_hash", "updated_at"}
-    for name, value in (fields or {}).items():
-        setattr(case, name, value)
-        update_fields.add(name)
-    event = append_event(
-        case=case,
+    return _save_with_event(
+        case,
+        new_status=case.status,
+        fields=fields,
         action=action,
         at=now,
         actor=actor,
         actor_unit=actor_unit,
-        from_status=case.status,
-        to_status=case.status,
         note=note,
         is_public=is_public,
         public_unit_name=public_unit_name,
         data=data,
     )
+
+
+def _save_with_event(case: Case, *, new_status: str, fields: dict | None, **event):
+    """Set ``fields`` and the status, append the event, save only what changed."""
+    update_fields = {"event_count", "last_event_hash", "updated_at"}
+    for name, value in (fields or {}).items():
+        setattr(case, name, value)
+        update_fields.add(name)
+    old_status = case.status
+    if new_status != old_status:
+        case.status = new_status
+        update_fields.add("status")
+    appended = append_event(case=case, from_status=old_status, to_status=new_status, **event)
     case.save(update_fields=sorted(update_fields))
-    return event
+    return appended
 
 
 def create_case(
