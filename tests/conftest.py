@@ -14,10 +14,71 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
+import time_machine
+from django.core.cache import cache
+from django.utils import translation
 
 from grids.models import Level
 from people.models import Role
+from tests import clock as test_clock
 from tests import factories as f
+
+
+class Clock:
+    """The running test clock: ``now()`` ticks from ``tests.clock.START``; ``move_to`` jumps."""
+
+    monday = test_clock.MONDAY
+    start = test_clock.START
+    at = staticmethod(test_clock.at)
+
+    def __init__(self, traveller) -> None:
+        self._traveller = traveller
+
+    def now(self):
+        from django.utils import timezone
+
+        return timezone.now()
+
+    def move_to(self, moment, *, tick: bool = True) -> None:
+        self._traveller.move_to(moment, tick=tick)
+
+
+@pytest.fixture(autouse=True)
+def clock():
+    """Every test runs in the base week (tests/clock.py), whatever today's date is."""
+    with time_machine.travel(test_clock.START, tick=True) as traveller:
+        yield Clock(traveller)
+
+
+@pytest.fixture(autouse=True)
+def _default_language():
+    """A test that switches the language never leaks it into the next test."""
+    yield
+    translation.activate("zh-hans")
+
+
+def _clear_caches() -> None:
+    from intake import public_views
+
+    cache.clear()
+    public_views._LOCAL.clear()
+
+
+@pytest.fixture(autouse=True)
+def clean_cache():
+    """An empty cache before and after every test (tracking pages, calendar years, counters)."""
+    _clear_caches()
+    yield cache
+    _clear_caches()
+
+
+@pytest.fixture
+def cal2026(db, clean_cache):
+    """The State Council's 2026 holidays and make-up working days, as seed_calendar loads them."""
+    from dispatch import calendar
+
+    calendar.seed_from_package(years=[2026])
+    _clear_caches()
 
 
 @pytest.fixture

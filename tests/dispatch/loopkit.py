@@ -12,20 +12,13 @@ from __future__ import annotations
 
 import datetime as dt
 from types import SimpleNamespace
-from zoneinfo import ZoneInfo
 
 import pytest
 
 from dispatch import services
 from people.models import Role
 from tests import factories as f
-
-SHANGHAI = ZoneInfo("Asia/Shanghai")
-
-
-def at(day: int, hour: int, minute: int = 0, month: int = 11) -> dt.datetime:
-    """A Shanghai time in 2026 (23 Nov 2026 is a Monday)."""
-    return dt.datetime(2026, month, day, hour, minute, tzinfo=SHANGHAI)
+from tests.clock import at
 
 
 @pytest.fixture
@@ -56,18 +49,18 @@ def new_case(tree, people, *, now=None, **kw):
     kw.setdefault("owner_unit", tree.centre_a)
     kw.setdefault("actor", people.alice)
     kw.setdefault("parties", [(f.party(), "applicant")])
-    return f.case(now=now or at(23, 9), **kw)
+    return f.case(now=now or at(0, 9), **kw)
 
 
 def registered(tree, people, *, now=None, registrar=None, **kw):
-    now = now or at(23, 9)
+    now = now or at(0, 9)
     case = new_case(tree, people, now=now, **kw)
     return services.register_case(case=case, actor=registrar or people.erin, now=now)
 
 
 def in_progress(tree, people, loop, *, now=None, assisting=(), **kw):
     """A case of village 东关村 handled by township A's police station (lead)."""
-    now = now or at(23, 9)
+    now = now or at(0, 9)
     case = registered(tree, people, now=now, **kw)
     case = services.dispatch_case(
         case=case,

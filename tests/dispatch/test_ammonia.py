@@ -29,14 +29,14 @@ def test_ammonia_leak_runs_the_whole_loop_on_the_public_timeline(tree, people, l
         owner_unit=tree.centre_a,
         latitude="38.041200",
         longitude="114.514300",
-        now=at(23, 6, 10),
+        now=at(0, 6, 10),
     )
     assert created and case.status == Status.REPORTED
 
     # The township registers it and, an emergency being the county's to close, reports it up.
-    services.register_case(case=case, actor=people.erin, now=at(23, 6, 13))
+    services.register_case(case=case, actor=people.erin, now=at(0, 6, 13))
     services.escalate_case(
-        case=case, actor=people.erin, reason="疑似氨泄漏，需县级部门处置", now=at(23, 6, 15)
+        case=case, actor=people.erin, reason="疑似氨泄漏，需县级部门处置", now=at(0, 6, 15)
     )
     case.refresh_from_db()
     assert case.owner_unit == tree.county_centre and case.owner_level == "county"
@@ -49,7 +49,7 @@ def test_ammonia_leak_runs_the_whole_loop_on_the_public_timeline(tree, people, l
         assisting_units=[loop.ecology_unit],
         profile=loop.profile,
         note="立即到场处置",
-        now=at(23, 6, 20),
+        now=at(0, 6, 20),
         expected_status=Status.REGISTERED,
     )
     tasks = {a.unit_id: a.role for a in Assignment.objects.filter(case=case)}
@@ -61,15 +61,15 @@ def test_ammonia_leak_runs_the_whole_loop_on_the_public_timeline(tree, people, l
     )
     assert inboxes == {"safety", "ecology"}
 
-    services.sign_case(case=case, actor=loop.safety, now=at(23, 6, 31))
-    services.sign_case(case=case, actor=loop.ecology, now=at(23, 6, 35))
+    services.sign_case(case=case, actor=loop.safety, now=at(0, 6, 31))
+    services.sign_case(case=case, actor=loop.ecology, now=at(0, 6, 35))
     services.record_progress(
-        case=case, actor=loop.ecology, note="现场检测氨浓度已超标", now=at(23, 7, 0)
+        case=case, actor=loop.ecology, note="现场检测氨浓度已超标", now=at(0, 7, 0)
     )
 
     # 07:45 the bureau reports a worn part replaced.
     services.submit_feedback(
-        case=case, actor=loop.safety, result="更换冷库氨阀门磨损密封件，复测正常", now=at(23, 7, 45)
+        case=case, actor=loop.safety, result="更换冷库氨阀门磨损密封件，复测正常", now=at(0, 7, 45)
     )
     services.verify_case(
         case=case,
@@ -77,13 +77,13 @@ def test_ammonia_leak_runs_the_whole_loop_on_the_public_timeline(tree, people, l
         passed=True,
         carried_out=True,
         note="现场复核无异味",
-        now=at(23, 8, 5),
+        now=at(0, 8, 5),
         expected_status=Status.FEEDBACK,
     )
 
     case.refresh_from_db()
     assert case.status == Status.ARCHIVED
-    assert case.closed_at == at(23, 8, 5)
+    assert case.closed_at == at(0, 8, 5)
     assert case.closed_level == "county"
     assert case.closed_on_time is True
     assert case.carried_out is True
@@ -99,8 +99,8 @@ def test_ammonia_leak_runs_the_whole_loop_on_the_public_timeline(tree, people, l
         Action.VERIFIED,
         Action.ARCHIVED,
     ]
-    assert public[0].at == at(23, 6, 10)
-    assert public[5].at == at(23, 7, 45)
+    assert public[0].at == at(0, 6, 10)
+    assert public[5].at == at(0, 7, 45)
     assert [e.public_unit_name for e in public][-3:] == [
         "县应急管理局",
         "青禾县综治中心",

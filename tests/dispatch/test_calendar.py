@@ -6,7 +6,6 @@ import datetime as dt
 import zoneinfo
 
 import pytest
-from django.core.cache import cache
 from django.core.management import call_command
 
 from dispatch import calendar
@@ -21,18 +20,6 @@ def at(*args) -> dt.datetime:
 
 def end_of(y, m, d) -> dt.datetime:
     return at(y, m, d, 23, 59, 59, 999999)
-
-
-@pytest.fixture(autouse=True)
-def clean_cache():
-    cache.clear()
-    yield
-    cache.clear()
-
-
-@pytest.fixture
-def cal2026(db):
-    calendar.seed_from_package(years=[2026])
 
 
 def test_unseeded_calendar_is_monday_to_friday(db):

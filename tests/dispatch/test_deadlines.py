@@ -7,13 +7,13 @@ import zoneinfo
 from decimal import Decimal
 
 import pytest
-from django.core.cache import cache
 
-from dispatch import calendar
 from dispatch.deadlines import deadline_fields, extension_fields, resume_fields
 from dispatch.models import Case, DeadlineProfile, DeadlineUnit
 
 SH = zoneinfo.ZoneInfo("Asia/Shanghai")
+
+pytestmark = pytest.mark.usefixtures("cal2026")
 
 
 def at(*args) -> dt.datetime:
@@ -22,14 +22,6 @@ def at(*args) -> dt.datetime:
 
 def end_of(y, m, d) -> dt.datetime:
     return at(y, m, d, 23, 59, 59, 999999)
-
-
-@pytest.fixture(autouse=True)
-def cal2026(db):
-    cache.clear()
-    calendar.seed_from_package(years=[2026])
-    yield
-    cache.clear()
 
 
 @pytest.fixture

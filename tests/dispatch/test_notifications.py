@@ -20,13 +20,6 @@ from dispatch.tasks import deliver_notification, deliver_pending_notifications
 from tests import factories as f
 
 
-@pytest.fixture(autouse=True)
-def clean_cache():
-    cache.clear()
-    yield
-    cache.clear()
-
-
 @pytest.fixture
 def case(tree, people):
     return f.case(region=tree.village_a1, owner_unit=tree.centre_a, actor=people.alice)

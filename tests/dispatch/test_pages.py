@@ -58,7 +58,7 @@ def test_handler_inbox_sorts_by_urgency_with_fixed_queries(
     urged = in_progress(tree, people, loop)
     services.urge_case(case=urged, actor=people.dave, note="抓紧办理")
     overdue = in_progress(tree, people, loop)
-    Case.objects.filter(pk=overdue.pk).update(due_at=at(1, 9, month=1))
+    Case.objects.filter(pk=overdue.pk).update(due_at=at(-60, 9))
     with django_assert_num_queries(baseline):
         response = client.get("/work/inbox/")
     sections = {
@@ -88,7 +88,7 @@ def test_supervisor_queue_with_fixed_queries(
     for _ in range(3):
         other = in_progress(tree, people, loop)
         services.request_extension(
-            case=other, actor=loop.police, days=2, reason="等待鉴定", now=at(23, 12)
+            case=other, actor=loop.police, days=2, reason="等待鉴定", now=at(0, 12)
         )
         done = in_progress(tree, people, loop)
         services.submit_feedback(case=done, actor=loop.police, result="已处置")
@@ -315,10 +315,10 @@ def test_the_whole_loop_through_the_pages(client, tree, people, loop):
 def test_a_paused_case_is_not_shown_as_overdue(client, tree, people, loop):
     case = in_progress(tree, people, loop)
     request = services.request_pause(
-        case=case, actor=loop.police, reason="等待法院判决", now=at(23, 12)
+        case=case, actor=loop.police, reason="等待法院判决", now=at(0, 12)
     )
-    services.decide_pause(request=request, actor=loop.sup_a, approve=True, now=at(23, 13))
-    Case.objects.filter(pk=case.pk).update(due_at=at(1, 9, month=1), warn_at=at(1, 8, month=1))
+    services.decide_pause(request=request, actor=loop.sup_a, approve=True, now=at(0, 13))
+    Case.objects.filter(pk=case.pk).update(due_at=at(-60, 9), warn_at=at(-60, 8))
     client.force_login(loop.police)
     sections = {
         k: [t.case_id for t in v] for k, _l, v in client.get("/work/inbox/").context["sections"]
@@ -326,8 +326,8 @@ def test_a_paused_case_is_not_shown_as_overdue(client, tree, people, loop):
     assert case.pk not in sections["overdue"] and case.pk in sections["in_progress"]
     client.force_login(loop.sup_a)
     assert client.get("/work/supervise/").context["queue"]["overdue"] == []
-    services.resume_case(case=case, actor=loop.sup_a, now=at(23, 14))
-    Case.objects.filter(pk=case.pk).update(due_at=at(1, 9, month=1))
+    services.resume_case(case=case, actor=loop.sup_a, now=at(0, 14))
+    Case.objects.filter(pk=case.pk).update(due_at=at(-60, 9))
     assert [c.pk for c in client.get("/work/supervise/").context["queue"]["overdue"]] == [case.pk]
 
 

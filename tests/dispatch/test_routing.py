@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from django.core.cache import cache
 from django.db import transaction
 
 from dispatch import routing
@@ -12,13 +11,6 @@ from dispatch.services import register_case
 from dispatch.states import Action, Grade, Status
 from grids.models import Level
 from tests import factories as f
-
-
-@pytest.fixture(autouse=True)
-def clean_cache():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ def case_at_justice(tree, people, loop):
     """A case of township A, assigned to department C (township A's justice office)."""
     case = registered(tree, people, summary="邻里宅基地边界纠纷")
     return services.dispatch_case(
-        case=case, actor=people.erin, unit=tree.justice_a, profile=loop.profile, now=at(23, 10)
+        case=case, actor=people.erin, unit=tree.justice_a, profile=loop.profile, now=at(0, 10)
     )
 
 

@@ -23,7 +23,7 @@ def test_handler_granted_on_a_village_sees_its_centres_tasks_only(tree, people, 
         actor=people.erin,
         unit=tree.centre_a1,
         profile=loop.profile,
-        now=at(23, 10),
+        now=at(0, 10),
     )
     elsewhere = registered(tree, people, summary="村口占道经营")
     services.dispatch_case(
@@ -31,13 +31,13 @@ def test_handler_granted_on_a_village_sees_its_centres_tasks_only(tree, people, 
         actor=people.erin,
         unit=tree.police_a,
         profile=loop.profile,
-        now=at(23, 10),
+        now=at(0, 10),
     )
     visible = set(cases_visible_to(handler).values_list("code", flat=True))
     assert delegated.code in visible
     # Same village, but the task is the police station's: not this handler's to see.
     assert elsewhere.code not in visible
-    services.sign_case(case=delegated, actor=handler, unit=tree.centre_a1, now=at(23, 11))
+    services.sign_case(case=delegated, actor=handler, unit=tree.centre_a1, now=at(0, 11))
 
 
 def test_manager_role_held_in_a_centre_covers_the_centres_area(tree, people):

@@ -7,9 +7,8 @@ import zoneinfo
 from types import SimpleNamespace
 
 import pytest
-from django.core.cache import cache
 
-from dispatch import calendar, services
+from dispatch import services
 from dispatch.models import Alert, DeadlineProfile, DeadlineUnit, Notification
 from dispatch.states import Action
 from dispatch.sweeper import alert_case, sweep
@@ -18,6 +17,8 @@ from people.models import Role
 from tests import factories as f
 
 SH = zoneinfo.ZoneInfo("Asia/Shanghai")
+
+pytestmark = pytest.mark.usefixtures("cal2026")
 
 
 def at(*args) -> dt.datetime:
@@ -28,14 +29,6 @@ DISPATCHED = at(2026, 9, 28, 10, 0)  # Monday before National Day
 SIGN_DUE = at(2026, 9, 28, 15, 30)
 WARN = at(2026, 10, 12, 11, 36)
 DUE = at(2026, 10, 13, 23, 59, 59, 999999)
-
-
-@pytest.fixture(autouse=True)
-def cal2026(db):
-    cache.clear()
-    calendar.seed_from_package(years=[2026])
-    yield
-    cache.clear()
 
 
 @pytest.fixture

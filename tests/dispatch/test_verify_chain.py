@@ -30,7 +30,7 @@ def test_an_intact_chain_verifies(tree, people, loop):
 
 def test_an_edited_event_is_found_with_its_seq(tree, people, loop):
     case = in_progress(tree, people, loop)
-    services.submit_feedback(case=case, actor=loop.police, result="已处置", now=at(23, 15))
+    services.submit_feedback(case=case, actor=loop.police, result="已处置", now=at(0, 15))
     other = in_progress(tree, people, loop)
     # Someone with database access rewrites who handled it and what was said.
     CaseEvent.objects.filter(case=case, seq=3).update(note="篡改后的记录")

@@ -25,17 +25,6 @@ pytestmark = pytest.mark.django_db
 cats = intake_helpers.cats
 
 
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    from intake import public_views
-
-    cache.clear()
-    public_views._LOCAL.clear()
-    yield
-    cache.clear()
-    public_views._LOCAL.clear()
-
-
 @pytest.fixture
 def case(client, tree, people, cats):
     client.force_login(people.alice)

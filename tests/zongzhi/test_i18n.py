@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.core.cache import cache
 from django.core.management import call_command
 from django.core.signals import setting_changed
 from django.utils import translation
@@ -51,18 +50,6 @@ def english_catalog():
     setting_changed.send(
         sender=type(settings), setting="LOCALE_PATHS", value=settings.LOCALE_PATHS, enter=False
     )
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    # The tracking page is cached per token and language; start every test from nothing.
-    from intake import public_views
-
-    cache.clear()
-    public_views._LOCAL.clear()
-    yield
-    cache.clear()
-    public_views._LOCAL.clear()
 
 
 def switch_to_english(client, next_url="/"):
