@@ -5,3 +5,8 @@ from django.utils.translation import gettext_lazy as _
 class DispatchConfig(AppConfig):
     name = "dispatch"
     verbose_name = _("案件流转")
+
+    def ready(self) -> None:
+        # The modules that register outbox job handlers (dispatch.outbox.handler).
+        import dispatch.notifications  # noqa: F401
+        import dispatch.routing  # noqa: F401

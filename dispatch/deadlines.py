@@ -7,11 +7,13 @@ sweeper (``dispatch.tasks.sweep_deadlines``) compares the columns with the time.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from decimal import Decimal
 
 from dispatch import calendar
-from dispatch.models import Case, DeadlineProfile, DeadlineUnit
+from dispatch.models import Alert, Case, DeadlineProfile, DeadlineUnit
+from dispatch.states import OPEN_STATUSES, Status
 
 # The clock kind used when a case has no profile: completion in working days, signing in
 # working hours.
@@ -129,3 +131,50 @@ def resume_fields(case: Case, *, now: dt.datetime) -> dict:
         lost = calendar.working_time_between(paused_from, now, mode=mode)
         fields[name] = calendar.add_working_time(value, lost, mode=mode)
     return fields
+
+
+# --- the stages the sweeper records -----------------------------------------------------------
+#
+# completion clock (办结): 黄灯 ``yellow`` at ``warn_at`` (only while the deadline is still ahead),
+# 红灯 ``red`` at ``due_at``, ``tier1`` (the handling unit's head) ``tier1_after_hours`` after it
+# and ``tier2`` (the supervisor of the level above) ``tier2_after_hours`` after it; the tier
+# delays are wall-clock hours. Sign-for (签收) and first-reply (告知) clocks: ``red`` at their
+# deadline, told to the handling unit; escalation follows the completion clock only.
+
+_DEFAULTS = DeadlineProfile(name="", sign_amount=0, reply_amount=0, complete_amount=0)
+
+
+@dataclasses.dataclass(frozen=True)
+class DueStage:
+    clock: str
+    stage: str
+    due_at: dt.datetime
+
+    @property
+    def key(self) -> tuple:
+        return (self.clock, self.stage, self.due_at)
+
+
+def due_stages(case: Case, now: dt.datetime) -> list[DueStage]:
+    """The stages whose time has come for ``case`` at ``now``, in the order they happen."""
+    if case.status not in OPEN_STATUSES or case.paused_at is not None:
+        return []
+    profile = case.profile if case.profile is not None else _DEFAULTS
+    clock, stage = Alert.Clock, Alert.Stage
+    stages: list[DueStage] = []
+    if case.sign_due_at and case.signed_at is None and case.status == Status.ASSIGNED:
+        if case.sign_due_at <= now:
+            stages.append(DueStage(clock.SIGN, stage.RED, case.sign_due_at))
+    if case.reply_due_at and case.replied_at is None and case.reply_due_at <= now:
+        stages.append(DueStage(clock.REPLY, stage.RED, case.reply_due_at))
+    due = case.due_at
+    if due is not None:
+        if case.warn_at is not None and case.warn_at <= now < due:
+            stages.append(DueStage(clock.COMPLETE, stage.YELLOW, due))
+        if due <= now:
+            stages.append(DueStage(clock.COMPLETE, stage.RED, due))
+        if due + dt.timedelta(hours=profile.tier1_after_hours) <= now:
+            stages.append(DueStage(clock.COMPLETE, stage.TIER1, due))
+        if due + dt.timedelta(hours=profile.tier2_after_hours) <= now:
+            stages.append(DueStage(clock.COMPLETE, stage.TIER2, due))
+    return stages

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from django.core.cache import cache
 from django.db import transaction
 
+from dispatch.actors import Actor, SystemActor, kind_of, user_of
 from dispatch.models import Case, CaseEvent
 
 
@@ -21,6 +22,7 @@ def event_digest(
     action: str,
     from_status: str,
     to_status: str,
+    actor_kind: str,
     actor_id: int | None,
     actor_unit_id: int | None,
     at_iso: str,
@@ -36,6 +38,7 @@ def event_digest(
             action,
             from_status,
             to_status,
+            actor_kind,
             actor_id,
             actor_unit_id,
             at_iso,
@@ -59,6 +62,7 @@ def _digest_of(event: CaseEvent, case_code: str) -> str:
         action=event.action,
         from_status=event.from_status,
         to_status=event.to_status,
+        actor_kind=event.actor_kind,
         actor_id=event.actor_id,
         actor_unit_id=event.actor_unit_id,
         at_iso=event.at.astimezone(dt.UTC).isoformat(),
@@ -73,7 +77,7 @@ def append_event(
     case: Case,
     action: str,
     at,
-    actor=None,
+    actor: Actor,
     actor_unit=None,
     from_status: str = "",
     to_status: str = "",
@@ -87,7 +91,9 @@ def append_event(
     ``case.event_count`` and ``case.last_event_hash`` are updated in memory; the caller saves
     them with the transition's own ``update_fields``.
     """
-    data = data or {}
+    data = dict(data or {})
+    if isinstance(actor, SystemActor):
+        data["system"] = actor.as_data()
     seq = case.event_count + 1
     event = CaseEvent(
         case=case,
@@ -95,7 +101,8 @@ def append_event(
         action=action,
         from_status=from_status,
         to_status=to_status,
-        actor=actor,
+        actor_kind=kind_of(actor),
+        actor=user_of(actor),
         actor_unit=actor_unit,
         at=at,
         note=note,
@@ -112,7 +119,8 @@ def append_event(
     if action == "case.token_reissued":
         # The instance already holds the new token; the row still holds the one being revoked.
         tokens.update(Case.objects.filter(pk=case.pk).values_list("tracking_token", flat=True))
-    transaction.on_commit(lambda: drop_tracking_cache(tokens))
+    # robust: a cache that cannot be reached must not fail the committed change.
+    transaction.on_commit(lambda: drop_tracking_cache(tokens), robust=True)
     case.event_count = seq
     case.last_event_hash = event.hash
     return event

@@ -7,7 +7,7 @@ from django.utils.translation import gettext_lazy as _
 
 from dispatch.attachments import MultipleFileField
 from dispatch.models import Case, Category, DeadlineProfile, PendingRequest
-from dispatch.states import Grade, Satisfaction, Status
+from dispatch.states import Grade, ReplyMethod, Satisfaction
 from grids.models import Region, Unit, UnitKind
 
 TEXTAREA = forms.Textarea(attrs={"rows": 3})
@@ -31,21 +31,27 @@ def dispatch_targets(case: Case):
 
 
 class CaseActionForm(forms.Form):
-    """Base: every action form knows the case and the user, and carries the status seen."""
+    """Base: every action form knows the case and the user, and carries what the user saw.
 
-    expected_status = forms.ChoiceField(
-        choices=Status.choices, required=False, widget=forms.HiddenInput
-    )
+    ``seen`` is the number of the case's last event when the form was drawn; the service
+    refuses the form if anything happened to the case since (dispatch.services._core).
+    """
+
+    seen = forms.IntegerField(min_value=0, widget=forms.HiddenInput)
 
     def __init__(self, *args, case: Case, user, **kwargs):
         self.case = case
         self.user = user
         kwargs.setdefault("initial", {})
-        kwargs["initial"].setdefault("expected_status", case.status)
+        kwargs["initial"].setdefault("seen", case.event_count)
         super().__init__(*args, **kwargs)
 
-    def expected(self) -> str | None:
-        return self.cleaned_data.get("expected_status") or None
+
+def seen_now(data, case: Case, *, prefix: str):
+    """The submitted data, marked as drawn against the case as it is now."""
+    data = data.copy()
+    data[f"{prefix}-seen"] = str(case.event_count)
+    return data
 
 
 class UnitChoiceField(forms.ModelChoiceField):
@@ -176,10 +182,6 @@ class SummonForm(CaseActionForm):
         self.fields["units"].queryset = dispatch_targets(self.case)
 
 
-class EmptyForm(CaseActionForm):
-    pass
-
-
 class NoteForm(CaseActionForm):
     note = forms.CharField(label=_("意见"), widget=TEXTAREA, max_length=2000)
 
@@ -192,6 +194,11 @@ class ProgressForm(CaseActionForm):
     note = forms.CharField(label=_("办理进展"), widget=TEXTAREA, max_length=2000)
     is_public = forms.BooleanField(label=_("向群众公开此进展"), required=False)
     attachments = MultipleFileField(label=ATTACHMENTS_LABEL)
+
+
+class ReplyForm(CaseActionForm):
+    method = forms.ChoiceField(label=_("告知方式"), choices=ReplyMethod.choices)
+    note = forms.CharField(label=_("告知内容"), widget=TEXTAREA, max_length=2000)
 
 
 class FeedbackForm(CaseActionForm):

@@ -12,8 +12,11 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
+from dispatch.actors import ActorKind
 from dispatch.states import OPEN_STATUSES, Action, Channel, Grade, Satisfaction, Status
 from grids.models import Level, Region, Unit
+from people.fields import EncryptedTextField
+from people.identity import mask_name, mask_phone
 from people.models import Party
 
 
@@ -139,6 +142,29 @@ class RoutingRule(models.Model):
         return f"{self.category or '*'} @ {self.region} -> {self.unit or self.handling_level}"
 
 
+class CalendarYear(models.Model):
+    """A year whose holidays and make-up working days are known to be complete.
+
+    ``seed_calendar`` records the years the ``chinesecalendar`` package covers; an administrator
+    confirms a year entered by hand once the State Council has published its schedule. Deadlines
+    in a year without this row are counted Monday-Friday, and administrators and supervisors are
+    told so (``dispatch.calendar.missing_years``).
+    """
+
+    year = models.PositiveSmallIntegerField(_("年份"), primary_key=True)
+    source = models.CharField(_("来源"), max_length=32)
+    confirmed_at = models.DateTimeField(_("确认时间"))
+    note = models.CharField(_("说明"), max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("节假日年度安排")
+        verbose_name_plural = _("节假日年度安排")
+        ordering = ["-year"]
+
+    def __str__(self) -> str:
+        return str(self.year)
+
+
 class CalendarDay(models.Model):
     """A date that differs from the Monday-Friday rule: a holiday, or a make-up working day."""
 
@@ -208,6 +234,11 @@ class Case(models.Model):
         Unit, verbose_name=_("受理中心"), on_delete=models.PROTECT, related_name="+"
     )
     owner_level = models.CharField(max_length=16, choices=Level.choices)
+    # The centre whose counter took the case in: its counter staff print the receipt (which
+    # carries the resident's token) and reissue it; escalation never moves this.
+    intake_unit = models.ForeignKey(
+        Unit, verbose_name=_("受理窗口"), on_delete=models.PROTECT, related_name="+"
+    )
     # The lead handling unit (主办) while assigned; assisting units are Assignment rows.
     lead_unit = models.ForeignKey(
         Unit,
@@ -331,10 +362,22 @@ class PartyRole(models.TextChoices):
 
 
 class CaseParty(models.Model):
+    """A party to one case, with the contact details the case was registered with.
+
+    The ``Party`` row is the person; these columns are what the resident gave for this case,
+    kept as given: a later case with a new phone changes the person's current details (and
+    their history), never where this case's messages go or what its receipt shows.
+    """
+
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="case_parties")
     party = models.ForeignKey(Party, on_delete=models.PROTECT, related_name="case_links")
     role = models.CharField(_("身份"), max_length=16, choices=PartyRole.choices)
     sort = models.PositiveSmallIntegerField(default=0)
+    name = models.CharField(_("姓名/名称"), max_length=64)
+    phone = EncryptedTextField(_("联系电话"), blank=True)
+    phone_last4 = models.CharField(max_length=4, blank=True, editable=False)
+    address = EncryptedTextField(_("住址"), blank=True)
+    is_organisation = models.BooleanField(_("单位/组织"), default=False)
 
     class Meta:
         verbose_name = _("案件当事人")
@@ -346,6 +389,14 @@ class CaseParty(models.Model):
 
     def __str__(self) -> str:
         return f"{self.case} {self.get_role_display()}"
+
+    @property
+    def masked_name(self) -> str:
+        return self.name if self.is_organisation else mask_name(self.name)
+
+    @property
+    def masked_phone(self) -> str:
+        return mask_phone(self.phone)
 
 
 class CaseEvent(models.Model):
@@ -360,6 +411,9 @@ class CaseEvent(models.Model):
     action = models.CharField(max_length=40, choices=Action.choices)
     from_status = models.CharField(max_length=16, choices=Status.choices, blank=True)
     to_status = models.CharField(max_length=16, choices=Status.choices, blank=True)
+    # Who acted: a member of staff (``actor``), the product itself (``data["system"]`` names the
+    # routing rule or the sweeper), or the resident holding the receipt.
+    actor_kind = models.CharField(max_length=16, choices=ActorKind.choices)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -381,6 +435,14 @@ class CaseEvent(models.Model):
         ordering = ["case", "seq"]
         constraints = [
             models.UniqueConstraint(fields=["case", "seq"], name="event_seq_unique"),
+            models.CheckConstraint(
+                condition=Q(actor_kind__in=ActorKind.values), name="event_actor_kind_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(actor_kind="staff", actor__isnull=False)
+                | (~Q(actor_kind="staff") & Q(actor__isnull=True)),
+                name="event_staff_actor_named",
+            ),
         ]
         indexes = [models.Index(fields=["action", "at"], name="event_action_at")]
 
@@ -534,7 +596,11 @@ class Alert(models.Model):
 
 
 class Notification(models.Model):
-    """The outbox: written in the transition's transaction, delivered by a Celery task."""
+    """A message to staff (the in-app inbox) or a resident (SMS), written with its event.
+
+    Inbox rows are delivered by being written; an SMS row is sent by the ``notification.send``
+    job (``dispatch.outbox``) that the same transaction records.
+    """
 
     class Channel(models.TextChoices):
         INBOX = "inbox", _("站内消息")
@@ -554,9 +620,12 @@ class Notification(models.Model):
         on_delete=models.CASCADE,
         related_name="notifications",
     )
+    # An SMS goes to the phone this party gave for this case (``CaseParty.phone``).
     recipient_party = models.ForeignKey(
-        Party, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+        CaseParty, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
+    # The language the title and body were rendered in: the recipient's, not the actor's.
+    language = models.CharField(max_length=16)
     case = models.ForeignKey(
         Case, null=True, blank=True, on_delete=models.CASCADE, related_name="notifications"
     )
@@ -582,6 +651,56 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} -> {self.recipient_id or self.recipient_party_id}"
+
+
+class Job(models.Model):
+    """Work that must happen after a commit: routing, a receipt, an SMS, a page to refresh.
+
+    Written in the transaction whose change needs it, so it exists exactly when that change
+    does; run by the workers from this table (``dispatch.outbox``), so a broker that is down at
+    commit time delays it and loses nothing. ``key`` makes writing the same job twice (a retried
+    task) a no-op.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("待执行")
+        RUNNING = "running", _("执行中")
+        DONE = "done", _("已完成")
+        FAILED = "failed", _("失败")
+
+    key = models.CharField(max_length=160, unique=True)
+    topic = models.CharField(max_length=48)
+    payload = models.JSONField(default=dict)
+    state = models.CharField(max_length=8, choices=State.choices, default=State.PENDING)
+    created_at = models.DateTimeField()
+    # Not before this moment: retries back off by moving it.
+    run_after = models.DateTimeField()
+    # A running job whose worker died is run again once its lease has passed.
+    lease_until = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        verbose_name = _("后台任务")
+        verbose_name_plural = _("后台任务")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(state__in=["pending", "running", "done", "failed"]),
+                name="job_state_valid",
+            ),
+        ]
+        indexes = [
+            # The relay's question: what is due now. Finished jobs drop out of the index.
+            models.Index(
+                fields=["run_after"],
+                name="job_due",
+                condition=Q(state__in=["pending", "running"]),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.topic} {self.key} ({self.state})"
 
 
 class CaseCodeCounter(models.Model):

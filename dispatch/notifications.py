@@ -1,76 +1,146 @@
-"""The outbox: who is told about what, written in the transition's own transaction.
+"""Messages to staff (the in-app inbox) and to residents (SMS), written with their event.
 
-``notify`` inserts ``Notification`` rows next to the event that caused them, so a transaction
-that rolls back leaves no message behind and a committed one always has its messages. Staff
-rows (the in-app inbox) are delivered by being written; SMS rows to residents are sent after
-commit by ``dispatch.tasks.deliver_notification``. Every row carries a ``dedup_key``: writing
+Who is told is decided in ``dispatch.recipients``; what they are told is the catalogue below,
+rendered for each recipient in their own language (staff: the language on their profile;
+residents: Chinese unless their record says otherwise), never in the language of whoever acted.
+
+``notify`` inserts ``Notification`` rows in the caller's transaction, so a transition that rolls
+back leaves no message and a committed one always has its messages. Inbox rows are delivered by
+being written. Each SMS row gets a ``notification.send`` job (``dispatch.outbox``) in the same
+transaction, which a worker runs after the commit. Every row carries a ``dedup_key``: writing
 the same key twice (a retried task, a second sweeper) inserts nothing the second time.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import transaction
-from django.db.models import F, QuerySet
-from django.utils import timezone
+from django.db.models import QuerySet
+from django.utils import timezone, translation
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
 
-from dispatch.models import Case, Notification
+from dispatch import outbox
+from dispatch.models import Case, CaseParty, Notification
 from dispatch.sms import SmsError, SmsMessage, SmsTransientError, get_backend
-from people.models import Party, User
+from people.models import User
+
+SEND_TOPIC = "notification.send"
+
+
+@dataclass(frozen=True)
+class Template:
+    title: Promise
+    body: Promise
+
+
+# Every message the loop sends. Bodies take the case's code and summary, staff's free text as
+# ``note``, and labels (ratings, clocks) as lazy strings that translate in the recipient's language.
+TEMPLATES: dict[str, Template] = {
+    "assigned": Template(_("新派单：%(code)s"), _("%(category)s：%(summary)s，请及时签收。")),
+    "reopened": Template(_("重办：%(code)s"), _("%(note)s")),
+    "summoned": Template(_("吹哨报到：%(code)s"), _("%(centre)s召集贵单位协办：%(summary)s")),
+    "urged": Template(_("督办：%(code)s"), _("%(note)s")),
+    "feedback": Template(_("待核查：%(code)s"), _("%(unit)s已反馈办理结果，请核查。")),
+    "rework": Template(_("核查未通过：%(code)s"), _("%(note)s")),
+    "negative_rating": Template(
+        _("差评待跟进：%(code)s"),
+        _("群众对案件%(code)s评价为“%(label)s”，请于15个工作日内跟进。"),
+    ),
+    "resident_urged": Template(
+        _("群众催办：%(code)s"), _("案件%(code)s已超期，群众通过查询页催办，请督促办理。")
+    ),
+    "deadline_yellow": Template(
+        _("即将超期：%(code)s"),
+        _("案件%(code)s（%(summary)s）的%(clock)s期限为%(when)s，即将到期。"),
+    ),
+    "deadline_red": Template(
+        _("已超期：%(code)s"),
+        _("案件%(code)s（%(summary)s）的%(clock)s期限%(when)s已过，请尽快办理。"),
+    ),
+    "deadline_tier1": Template(
+        _("超期升级督办：%(code)s"),
+        _("案件%(code)s（%(summary)s）已超过%(clock)s期限%(when)s，升级督办。"),
+    ),
+    "deadline_tier2": Template(
+        _("超期升级督办：%(code)s"),
+        _("案件%(code)s（%(summary)s）已超过%(clock)s期限%(when)s，升级督办。"),
+    ),
+    # To residents.
+    "feedback_resident": Template(
+        _("办理结果反馈"),
+        _("您的诉求（编号%(code)s）已有办理结果，可扫描受理单二维码查看。"),
+    ),
+    "closed": Template(
+        _("诉求已办结"), _("您的诉求（编号%(code)s）已办结，欢迎扫描受理单二维码评价。")
+    ),
+}
+
+
+def render(kind: str, params: Mapping[str, object], language: str) -> tuple[str, str]:
+    """The title and body of ``kind`` in ``language``."""
+    template = TEMPLATES[kind]
+    with translation.override(language):
+        values = {name: str(value) for name, value in params.items()}
+        return str(template.title) % values, str(template.body) % values
 
 
 def notify(
     *,
     case: Case | None,
     kind: str,
+    params: Mapping[str, object],
+    key: str,
     users: Iterable[User] = (),
-    party: Party | None = None,
-    title: str,
-    body: str,
-    dedup_key: str,
+    party: CaseParty | None = None,
     now: dt.datetime | None = None,
 ) -> list[Notification]:
     """Write inbox rows for ``users`` and an SMS row for ``party``; return the rows written.
 
-    Keys already present are skipped (the rows returned are only the new ones). SMS rows are
-    queued for delivery when the caller's transaction commits.
+    Keys already present are skipped (the rows returned are only the new ones).
     """
     now = now or timezone.now()
     rows: list[Notification] = []
     seen: set[str] = set()
     for user in users:
-        key = f"{dedup_key}:u{user.pk}"
-        if key in seen:
+        row_key = f"{key}:u{user.pk}"
+        if row_key in seen:
             continue
-        seen.add(key)
+        seen.add(row_key)
+        language = user.language or settings.LANGUAGE_CODE
+        title, body = render(kind, params, language)
         rows.append(
             Notification(
-                dedup_key=key,
+                dedup_key=row_key,
                 channel=Notification.Channel.INBOX,
                 recipient=user,
                 case=case,
                 kind=kind,
                 title=title[:200],
                 body=body,
+                language=language,
                 state=Notification.State.SENT,
                 created_at=now,
                 sent_at=now,
             )
         )
     if party is not None and party.phone:
+        language = party.party.language or settings.LANGUAGE_CODE
+        title, body = render(kind, params, language)
         rows.append(
             Notification(
-                dedup_key=f"{dedup_key}:p{party.pk}",
+                dedup_key=f"{key}:p{party.pk}",
                 channel=Notification.Channel.SMS,
                 recipient_party=party,
                 case=case,
                 kind=kind,
                 title=title[:200],
                 body=body,
+                language=language,
                 state=Notification.State.PENDING,
                 created_at=now,
             )
@@ -92,17 +162,10 @@ def notify(
                 dedup_key__in=[k for k in keys if k not in existing], created_at=now
             )
         )
-        pending_ids = [n.pk for n in written if n.state == Notification.State.PENDING]
-        if pending_ids:
-            transaction.on_commit(lambda: _enqueue(pending_ids))
+        for row in written:
+            if row.channel == Notification.Channel.SMS:
+                outbox.enqueue(SEND_TOPIC, key=f"sms:{row.pk}", payload={"id": row.pk}, now=now)
     return written
-
-
-def _enqueue(ids: list[int]) -> None:
-    from dispatch.tasks import deliver_notification  # tasks import this module
-
-    for pk in ids:
-        deliver_notification.delay(pk)
 
 
 def inbox_of(user: User) -> QuerySet[Notification]:
@@ -130,45 +193,23 @@ def mark_read(
     return qs.update(read_at=now or timezone.now())
 
 
-# --- delivery of SMS rows ---------------------------------------------------------------------
-
-# After this many failed attempts a row is marked failed and left for a person to look at.
-MAX_ATTEMPTS = 6
-# Rows younger than this are left to the task queued at commit; the beat retries the rest.
-RETRY_AFTER = dt.timedelta(minutes=1)
+# --- sending SMS rows -------------------------------------------------------------------------
 
 
 class Delivery:
     SENT = "sent"
     SKIPPED = "skipped"
-    BUSY = "busy"
     FAILED = "failed"
-
-
-def _lease_seconds() -> int:
-    return int(settings.SMS_GATEWAY_TIMEOUT) * 2 + 30
 
 
 def deliver(notification_id: int, *, now: dt.datetime | None = None) -> str:
     """Send one pending SMS row through the backend; the row records the outcome.
 
-    A short lease in the cache keeps a retry queued by the beat from sending the row while
-    the first task is still talking to the gateway. The gateway also receives the row's key as
-    the message id, so a message resent after a worker died between "sent" and "recorded" can
-    be dropped by the gateway.
-
-    Raises ``SmsTransientError`` when the caller should retry later.
+    The outbox runs one delivery of a row at a time (``dispatch.outbox``). The gateway receives
+    the row's key as the message id, so a message resent after a worker died between "sent"
+    and "recorded" can be dropped by the gateway. Raises ``SmsTransientError`` when the
+    message should be tried again later; the row stays pending.
     """
-    lease = f"zz:sms-lease:{notification_id}"
-    if not cache.add(lease, 1, _lease_seconds()):
-        return Delivery.BUSY
-    try:
-        return _deliver(notification_id, now=now)
-    finally:
-        cache.delete(lease)
-
-
-def _deliver(notification_id: int, *, now: dt.datetime | None) -> str:
     row = (
         Notification.objects.select_related("recipient_party")
         .filter(pk=notification_id, state=Notification.State.PENDING)
@@ -177,10 +218,9 @@ def _deliver(notification_id: int, *, now: dt.datetime | None) -> str:
     if row is None:
         return Delivery.SKIPPED
     pending = Notification.objects.filter(pk=row.pk, state=Notification.State.PENDING)
-    pending.update(attempts=F("attempts") + 1)
-    attempts = row.attempts + 1
-    party = row.recipient_party
-    phone = party.phone if party is not None else ""
+    pending.update(attempts=row.attempts + 1)
+    link = row.recipient_party
+    phone = link.phone if link is not None else ""
     if row.channel != Notification.Channel.SMS or not phone:
         pending.update(state=Notification.State.FAILED, last_error="no phone number")
         return Delivery.FAILED
@@ -190,12 +230,7 @@ def _deliver(notification_id: int, *, now: dt.datetime | None) -> str:
     try:
         get_backend().send(message)
     except SmsTransientError as exc:
-        give_up = attempts >= MAX_ATTEMPTS
-        pending.update(
-            last_error=str(exc)[:300], **({"state": Notification.State.FAILED} if give_up else {})
-        )
-        if give_up:
-            return Delivery.FAILED
+        pending.update(last_error=str(exc)[:300])
         raise
     except SmsError as exc:
         pending.update(state=Notification.State.FAILED, last_error=str(exc)[:300])
@@ -204,13 +239,16 @@ def _deliver(notification_id: int, *, now: dt.datetime | None) -> str:
     return Delivery.SENT
 
 
-def pending_for_retry(*, now: dt.datetime | None = None, limit: int = 500) -> list[int]:
-    """Ids of SMS rows still pending a while after they were written (the outbox index)."""
-    now = now or timezone.now()
-    return list(
-        Notification.objects.filter(
-            state=Notification.State.PENDING, created_at__lte=now - RETRY_AFTER
-        )
-        .order_by("created_at")
-        .values_list("pk", flat=True)[:limit]
+def _give_up(payload: dict, reason: str) -> None:
+    """The outbox stopped retrying: the row is marked failed for a person to look at."""
+    Notification.objects.filter(pk=payload["id"], state=Notification.State.PENDING).update(
+        state=Notification.State.FAILED, last_error=reason[:300]
     )
+
+
+@outbox.handler(SEND_TOPIC, on_give_up=_give_up)
+def _send(payload: dict) -> None:
+    try:
+        deliver(payload["id"])
+    except SmsTransientError as exc:
+        raise outbox.RetryLaterError(str(exc)) from exc

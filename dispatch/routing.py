@@ -1,14 +1,15 @@
 """Routing (平台派单): which unit should handle a registered case.
 
-After 立案 the ``dispatch.tasks.route_case`` task calls ``route_registered_case``. The most
+After 立案 the ``case.route`` outbox job calls ``route_registered_case``. The most
 specific active rule wins: the deepest region (the rule's region is the case's place or an
 ancestor of it), then a rule naming the case's category beats one naming its parent category,
 which beats one for any category, then a rule for the case's grade beats one for any grade;
 ``priority`` (higher first) breaks what is still tied, then the older rule.
 
-A rule either dispatches at once (``auto_dispatch``) through ``dispatch.services.dispatch_case``
-or leaves a suggestion for the dispatcher. A case that no rule can route stays with its
-dispatcher, flagged ``needs_routing``, with a ``case.routing_failed`` event: never dropped.
+A rule either dispatches at once (``auto_dispatch``) through ``dispatch.services.dispatch_case``,
+with the rule as the actor, or leaves a suggestion for the dispatcher. A case that no rule can
+route stays with its dispatcher, flagged ``needs_routing``, with a ``case.routing_failed`` event:
+never dropped. Routing runs as the ``case.route`` job that registering a case records.
 """
 
 from __future__ import annotations
@@ -16,13 +17,15 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import override
 
+from dispatch import outbox, services
+from dispatch.actors import routing_rule
 from dispatch.models import Case, RoutingRule
-from dispatch.states import Action, Status
+from dispatch.policy import Op, Subject, allows
+from dispatch.services.opening import ROUTE_TOPIC
 from grids.models import Region, Unit
 from grids.selectors import centre_of
 
@@ -105,86 +108,50 @@ def route_registered_case(*, case_id: int, now=None) -> str:
     """Apply the rules to a registered case; returns what happened (for logs and tests).
 
     Idempotent: a case that has left 立案 or has already been routed is left alone, so a
-    redelivered task changes nothing.
+    second run of the job changes nothing.
     """
-    from dispatch import services  # services enqueue the task that calls this module
-
     now = now or timezone.now()
     case = (
         Case.objects.select_related("category", "region", "owner_unit").filter(pk=case_id).first()
     )
-    if case is None or not _routable(case):
+    if case is None or not allows(Op.ROUTE, Subject(routing_rule(None), case, now=now)):
         return "skipped"
     match = find_match(case)
-    if match is not None and match.rule.auto_dispatch:
-        try:
-            services.dispatch_case(
-                case=case,
-                actor=None,
+    try:
+        if match is not None and match.rule.auto_dispatch:
+            try:
+                services.dispatch_case(
+                    case=case,
+                    actor=routing_rule(match.rule.pk),
+                    unit=match.unit,
+                    profile=match.rule.profile,
+                    now=now,
+                )
+            except services.DispatchError as exc:
+                log.info("auto-dispatch of case %s refused: %s", case_id, exc.message)
+                services.mark_unroutable(
+                    case_id=case_id, reason=exc.message, rule_id=match.rule.pk, now=now
+                )
+                return "needs_routing"
+            return "dispatched"
+        if match is not None:
+            services.suggest_route(
+                case_id=case_id,
+                rule_id=match.rule.pk,
                 unit=match.unit,
                 profile=match.rule.profile,
                 now=now,
-                expected_status=Status.REGISTERED,
             )
-        except services.DispatchError as exc:
-            log.info("auto-dispatch of case %s refused: %s", case_id, exc.message)
-            return _record_failure(case_id, now=now, reason=exc.message, rule=match.rule)
-        return "dispatched"
-    if match is not None:
-        return _record_suggestion(case_id, match, now=now)
-    with override("zh-hans"):
-        reason = _("没有匹配的派单规则")
-    return _record_failure(case_id, now=now, reason=reason, rule=None)
+            return "suggested"
+        with override("zh-hans"):
+            reason = _("没有匹配的派单规则")
+        services.mark_unroutable(case_id=case_id, reason=reason, rule_id=None, now=now)
+        return "needs_routing"
+    except services.DispatchError:
+        # The case moved on between the read above and the lock (a dispatcher was faster).
+        return "skipped"
 
 
-def _routable(case: Case) -> bool:
-    return (
-        case.status == Status.REGISTERED
-        and case.lead_unit_id is None
-        and case.suggested_unit_id is None
-        and not case.needs_routing
-    )
-
-
-def _record_suggestion(case_id: int, match: Match, *, now) -> str:
-    from dispatch import services
-
-    with transaction.atomic():
-        case = services.lock_case(case_id)
-        if not _routable(case):
-            return "skipped"
-        services.record_event(
-            case,
-            action=Action.ROUTED,
-            actor=None,
-            now=now,
-            actor_unit=case.owner_unit,
-            data={
-                "rule": match.rule.pk,
-                "unit": match.unit.pk,
-                "unit_name": match.unit.name,
-                "profile": match.rule.profile_id,
-            },
-            fields={"suggested_unit": match.unit, "profile": match.rule.profile},
-        )
-    return "suggested"
-
-
-def _record_failure(case_id: int, *, now, reason: str, rule: RoutingRule | None) -> str:
-    from dispatch import services
-
-    with transaction.atomic():
-        case = services.lock_case(case_id)
-        if not _routable(case):
-            return "skipped"
-        services.record_event(
-            case,
-            action=Action.ROUTING_FAILED,
-            actor=None,
-            now=now,
-            actor_unit=case.owner_unit,
-            note=reason,
-            data={"rule": rule.pk if rule else None},
-            fields={"needs_routing": True},
-        )
-    return "needs_routing"
+@outbox.handler(ROUTE_TOPIC)
+def _route_job(payload: dict) -> None:
+    route_registered_case(case_id=payload["case_id"])

@@ -139,6 +139,14 @@ class Channel(models.TextChoices):
     LETTER = "letter", _("来信")
 
 
+class ReplyMethod(models.TextChoices):
+    """How the resident was told (告知): the reply clock stops at the first one."""
+
+    WRITTEN = "written", _("书面告知")
+    PHONE = "phone", _("电话告知")
+    SMS = "sms", _("短信告知")
+
+
 class Satisfaction(models.IntegerChoices):
     VERY_SATISFIED = 5, _("非常满意")
     SATISFIED = 4, _("满意")

@@ -1,7 +1,9 @@
-"""Celery tasks: thin, idempotent, take ids, call one service.
+"""Celery tasks: thin, take primitives, call one function.
 
 Every task here may run twice (``acks_late``: a worker killed mid-task has its message
-redelivered) and is written so that the second run changes nothing.
+redelivered) and is written so that the second run changes nothing. What must happen after a
+commit is not a task of its own: it is a ``dispatch.models.Job`` row, and ``run_job`` /
+``relay_jobs`` run those rows (``dispatch.outbox``).
 """
 
 from __future__ import annotations
@@ -10,6 +12,9 @@ import datetime as dt
 import logging
 
 from celery import shared_task
+
+from dispatch import outbox
+from dispatch.sweeper import sweep
 
 log = logging.getLogger("dispatch.tasks")
 
@@ -25,47 +30,24 @@ def parse_now(now: str | None) -> dt.datetime | None:
 
 
 @shared_task(acks_late=True)
-def route_case(case_id: int) -> None:
-    """Apply the routing rules to a freshly registered case."""
-    from dispatch.routing import route_registered_case
+def run_job(job_id: int) -> str:
+    """Run one outbox job, offered by the commit that recorded it."""
+    return outbox.run(job_id)
 
-    route_registered_case(case_id=case_id)
+
+@shared_task(acks_late=True)
+def relay_jobs(now: str | None = None) -> dict:
+    """Beat, every few seconds: run the outbox jobs that are due and were not run."""
+    counts = outbox.relay(now=parse_now(now))
+    if counts:
+        log.info("outbox relay: %s", counts)
+    return counts
 
 
 @shared_task(acks_late=True)
 def sweep_deadlines(now: str | None = None) -> dict:
     """Beat, every minute: warnings, overdue notices and escalations that are due, once each."""
-    from dispatch.sweeper import sweep
-
     counts = sweep(now=parse_now(now))
     if counts["alerts"]:
         log.info("deadline sweep: %(alerts)s alerts on %(cases)s cases", counts)
     return counts
-
-
-@shared_task(bind=True, acks_late=True, max_retries=5)
-def deliver_notification(self, notification_id: int) -> str:
-    """Send one outbox row; transient gateway errors are retried with a growing delay."""
-    from dispatch.notifications import deliver
-    from dispatch.sms import SmsTransientError
-
-    try:
-        return deliver(notification_id)
-    except SmsTransientError as exc:
-        if self.request.retries >= self.max_retries:
-            # The row stays pending; the beat's retry pass picks it up later until its
-            # attempts run out.
-            log.warning("SMS %s still failing after retries: %s", notification_id, exc)
-            return "pending"
-        raise self.retry(exc=exc, countdown=min(300, 10 * 2**self.request.retries)) from exc
-
-
-@shared_task(acks_late=True)
-def deliver_pending_notifications(now: str | None = None) -> int:
-    """Beat: queue again the outbox rows whose delivery failed or whose worker died."""
-    from dispatch.notifications import pending_for_retry
-
-    ids = pending_for_retry(now=parse_now(now))
-    for pk in ids:
-        deliver_notification.delay(pk)
-    return len(ids)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from django import forms
+from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.utils.translation import gettext as _
@@ -17,6 +18,30 @@ from grids.pinyin import pinyin_initials
 from intake.selectors import accused_unit_choices, intake_regions
 from intake.services import Outcome, PartyData
 from people.identity import normalize_id_number, normalize_phone
+from people.models import Party
+from people.services import PartyDetails
+
+KNOWN_SALT = "intake.known-party"
+KNOWN_MAX_AGE = 12 * 3600
+
+
+def sign_known(party: Party, *, user) -> str:
+    """A reference to a record the clerk found, usable by that clerk only, for a working day.
+
+    The browser holds this instead of the record's name, phone and ID number.
+    """
+    return signing.dumps({"p": party.pk, "u": user.pk}, salt=KNOWN_SALT, compress=True)
+
+
+def unsign_known(value: str, *, user) -> int | None:
+    try:
+        data = signing.loads(value, salt=KNOWN_SALT, max_age=KNOWN_MAX_AGE)
+    except signing.BadSignature:
+        return None
+    if not isinstance(data, dict) or data.get("u") != user.pk:
+        return None
+    return data.get("p")
+
 
 OUTCOME_CHOICES = [
     (Outcome.REGISTER, gettext_lazy("立案")),
@@ -163,8 +188,35 @@ class PartyForm(forms.Form):
     id_number = forms.CharField(label=gettext_lazy("身份证号码"), max_length=32, required=False)
     address = forms.CharField(label=gettext_lazy("住址"), max_length=200, required=False)
     is_organisation = forms.BooleanField(label=gettext_lazy("单位/组织"), required=False)
+    # A record found by the lookup ("use this"), signed; its details on file fill what is empty.
+    known = forms.CharField(required=False, widget=forms.HiddenInput)
+    # The clerk's answer when the ID number or phone matches a record whose details differ.
+    same_person = forms.BooleanField(
+        label=gettext_lazy("是同一人，以本次填写的信息为准（原信息留存备查）"), required=False
+    )
 
     role = PartyRole.APPLICANT
+    TYPED = ("name", "phone", "id_number", "address")
+
+    def __init__(self, *args, user=None, **kwargs):
+        self.user = user
+        super().__init__(*args, **kwargs)
+
+    @property
+    def known_party(self) -> Party | None:
+        """The record behind the row's reference, for its masked label on the form."""
+        value = self["known"].value()
+        party_id = unsign_known(value, user=self.user) if value and self.user else None
+        return Party.objects.filter(pk=party_id).first() if party_id else None
+
+    def clean_known(self):
+        value = self.cleaned_data["known"]
+        if not value:
+            return None
+        party_id = unsign_known(value, user=self.user)
+        if party_id is None:
+            raise ValidationError(_("当事人查找结果已过期，请重新查找"))
+        return party_id
 
     def clean_phone(self):
         value = self.cleaned_data["phone"]
@@ -178,18 +230,18 @@ class PartyForm(forms.Form):
             return ""
         return normalize_id_number(value)
 
+    def _typed(self) -> bool:
+        return any(str(self.data.get(self.add_prefix(k), "")).strip() for k in self.TYPED)
+
     def has_content(self) -> bool:
         data = getattr(self, "cleaned_data", {})
-        return any(
-            str(data.get(k) or "").strip() for k in ("name", "phone", "id_number", "address")
-        )
+        return bool(data.get("known")) or any(str(data.get(k) or "").strip() for k in self.TYPED)
 
     def clean(self):
         data = super().clean()
-        typed = any(
-            str(self.data.get(self.add_prefix(k), "")).strip()
-            for k in ("name", "phone", "id_number", "address")
-        )
+        if data.get("known") or "known" in self.errors:
+            return data  # the record found supplies the name and phone on file
+        typed = self._typed()
         if typed and not (data.get("name") or "").strip():
             self.add_error("name", _("请填写姓名或单位名称"))
         if (
@@ -201,15 +253,20 @@ class PartyForm(forms.Form):
             self.add_error("phone", _("申请人须填写联系电话，用于告知办理结果"))
         return data
 
-    def to_data(self) -> PartyData:
+    def to_data(self, row: int = 0) -> PartyData:
         d = self.cleaned_data
         return PartyData(
             role=self.role,
-            name=d["name"].strip(),
-            phone=d.get("phone", ""),
-            id_number=d.get("id_number", ""),
-            address=d.get("address", ""),
-            is_organisation=d.get("is_organisation", False),
+            row=row,
+            details=PartyDetails(
+                name=d["name"].strip(),
+                phone=d.get("phone", ""),
+                id_number=d.get("id_number", ""),
+                address=d.get("address", ""),
+                is_organisation=d.get("is_organisation", False),
+                known_id=d.get("known"),
+                same_person=d.get("same_person", False),
+            ),
         )
 
 
@@ -223,7 +280,9 @@ class RespondentForm(PartyForm):
 
 class _BaseParties(forms.BaseFormSet):
     def parties(self) -> list[PartyData]:
-        return [f.to_data() for f in self.forms if f.is_valid() and f.has_content()]
+        return [
+            f.to_data(row=i) for i, f in enumerate(self.forms) if f.is_valid() and f.has_content()
+        ]
 
 
 class _Applicants(_BaseParties):

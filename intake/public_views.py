@@ -24,10 +24,11 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
+from dispatch.errors import DispatchError
 from dispatch.events import tracking_generation_key
+from dispatch.services import rate_case, resident_reopen_case, resident_urge_case
 from intake import selectors
 from intake.forms import LookupForm, RatingForm
-from intake.services import IntakeError, rate_case, resident_reopen_case, resident_urge_case
 
 PUBLIC_HEADERS = {
     "Cache-Control": "no-store",
@@ -142,7 +143,7 @@ def _resident_action(request, token: str, action):
     large = request.POST.get("large") == "1"
     try:
         action(case)
-    except IntakeError as exc:
+    except DispatchError as exc:
         case.refresh_from_db()
         html = _render_tracking(
             request,
@@ -163,7 +164,7 @@ def rate(request, token: str):
     def act(case):
         form = RatingForm(request.POST)
         if not form.is_valid():
-            exc = IntakeError(_("请选择评价等级"), code="rating")
+            exc = DispatchError(_("请选择评价等级"), code="rating")
             exc.form = form  # type: ignore[attr-defined]
             raise exc
         rate_case(

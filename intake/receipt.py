@@ -4,9 +4,9 @@ One template serves both: the print view links ``static/css/receipt.css``; the P
 same stylesheet pre-parsed once per process together with the prepared CJK fonts
 (``intake.fonts``), because parsing the CSS and loading the fonts is most of a cold render.
 
-The PDF is rendered by ``intake.tasks.render_receipt`` after the registering transaction has
-committed (``queue_receipt``) and stored in ``Case.receipt_pdf``; the download view renders
-on demand if it is missing. User text reaches the template only through autoescaping.
+The PDF is rendered by the ``receipt.render`` job that the registering transaction records
+(``queue_receipt``, ``dispatch.outbox``) and stored in ``Case.receipt_pdf``; the download view
+renders on demand if it is missing. User text reaches the template only through autoescaping.
 """
 
 from __future__ import annotations
@@ -23,12 +23,14 @@ from urllib.parse import unquote, urlsplit
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import transaction
 from django.template.loader import render_to_string
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from dispatch import outbox, services
+from dispatch.deadlines import due_after
 from dispatch.models import Case, PartyRole
+from dispatch.routing import find_rule
 from dispatch.states import Status
 from intake import fonts
 from intake.qr import qr_png_data_uri, qr_svg, qr_version, tracking_url
@@ -73,8 +75,6 @@ def promised_reply(case: Case) -> Promise | None:
         return Promise(case.due_at, estimated=False)
     if case.status not in (Status.REPORTED, Status.REGISTERED):
         return None
-    from dispatch.deadlines import due_after
-    from dispatch.routing import find_rule
 
     profile = case.profile
     if profile is None:
@@ -107,10 +107,7 @@ def next_steps(case: Case) -> str:
 
 def receipt_context(case: Case, *, size: str = DEFAULT_SIZE, for_pdf: bool = False) -> dict:
     size = clean_size(size)
-    applicants = [
-        link.party
-        for link in case.case_parties.filter(role=PartyRole.APPLICANT).select_related("party")
-    ]
+    applicants = list(case.case_parties.filter(role=PartyRole.APPLICANT).order_by("sort"))
     url = tracking_url(case)
     is_rejected = case.status == Status.REJECTED
     return {
@@ -118,7 +115,7 @@ def receipt_context(case: Case, *, size: str = DEFAULT_SIZE, for_pdf: bool = Fal
         "centre": case.owner_unit,
         "clerk_number": case.created_by.work_number if case.created_by is not None else "",
         "applicants": [
-            {"name": party.masked_name, "phone": party.masked_phone} for party in applicants
+            {"name": link.masked_name, "phone": link.masked_phone} for link in applicants
         ],
         "received_at": timezone.localtime(case.reported_at),
         "promise": None if is_rejected else promised_reply(case),
@@ -288,8 +285,7 @@ def store_receipt_pdf(*, case_id: int) -> str | None:
     # A random part: the file name is not guessable from the case code.
     name = field.field.generate_filename(case, f"{case.code}-{secrets.token_hex(8)}.pdf")
     stored = field.storage.save(name, ContentFile(pdf), max_length=field.field.max_length)
-    updated = Case.objects.filter(pk=case.pk, receipt_pdf=old).update(receipt_pdf=stored)
-    if not updated:
+    if not services.attach_receipt(case_id=case.pk, replaces=old, name=stored):
         field.storage.delete(stored)
         return Case.objects.filter(pk=case.pk).values_list("receipt_pdf", flat=True).first()
     if old:
@@ -297,9 +293,18 @@ def store_receipt_pdf(*, case_id: int) -> str | None:
     return stored
 
 
-def queue_receipt(case: Case) -> None:
-    """Render and store the receipt after the current transaction commits."""
-    from intake.tasks import render_receipt
+RENDER_TOPIC = "receipt.render"
 
-    case_id = case.pk
-    transaction.on_commit(lambda: render_receipt.delay(case_id))
+
+def queue_receipt(case: Case) -> None:
+    """Record, in the current transaction, that the receipt is to be rendered and stored."""
+    outbox.enqueue(
+        RENDER_TOPIC, key=f"receipt:{case.pk}:{case.event_count}", payload={"case_id": case.pk}
+    )
+
+
+@outbox.handler(RENDER_TOPIC)
+def _render_job(payload: dict) -> None:
+    """Render and store the PDF; a second run replaces the file."""
+    with translation.override(settings.LANGUAGE_CODE):
+        store_receipt_pdf(case_id=payload["case_id"])

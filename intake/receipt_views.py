@@ -3,11 +3,26 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, HttpResponse, HttpResponseBase
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseBase
 from django.views.decorators.http import require_GET
 
+from dispatch import policy
+from dispatch.models import Case
+from dispatch.policy import Op
 from dispatch.selectors import case_for
 from intake import receipt
+
+
+def _receipt_case(request, code: str) -> Case:
+    """The case, if the user is counter staff of the centre that took it in.
+
+    The receipt's QR carries the resident's tracking token: whoever holds it can rate, urge and
+    reopen as the resident. Everyone else gets the same 404 as for a case that does not exist.
+    """
+    case = case_for(request.user, code=code)
+    if not policy.allows(Op.RECEIPT, policy.Subject(request.user, case)):
+        raise Http404
+    return case
 
 
 def _headers(response: HttpResponseBase) -> HttpResponseBase:
@@ -21,7 +36,7 @@ def _headers(response: HttpResponseBase) -> HttpResponseBase:
 @require_GET
 def receipt_print(request, code: str):
     """The receipt as a page the browser prints (?size=a4|a5|80mm)."""
-    case = case_for(request.user, code=code)
+    case = _receipt_case(request, code)
     size = receipt.clean_size(request.GET.get("size"))
     html = receipt.render_receipt_html(case, size=size, request=request)
     return _headers(HttpResponse(html))
@@ -31,7 +46,7 @@ def receipt_print(request, code: str):
 @require_GET
 def receipt_pdf(request, code: str):
     """The stored PDF (rendered now if missing); other paper sizes are rendered on demand."""
-    case = case_for(request.user, code=code)
+    case = _receipt_case(request, code)
     size = receipt.clean_size(request.GET.get("size"))
     filename = (
         f"receipt-{case.code}.pdf"

@@ -14,25 +14,29 @@ from dataclasses import dataclass, field
 
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from dispatch.models import Case, CaseEvent, Category, PartyRole
+from dispatch import policy
+from dispatch.access import reach_of
+from dispatch.actors import RESIDENT
+from dispatch.models import Case, CaseEvent, CaseParty, Category, PartyRole
+from dispatch.policy import Op
 from dispatch.selectors import cases_visible_to
 from dispatch.states import (
     NEGATIVE_RATINGS,
     OPEN_STATUSES,
     STEPS,
     Action,
+    ReplyMethod,
     Status,
     step_index,
 )
 from grids.models import Level, Region, Unit
 from grids.selectors import centre_of, search_regions
-from people.models import Party, Role, User
-from people.selectors import regions_for
+from people.models import Party, User
 
 DUPLICATE_WINDOW = dt.timedelta(days=30)
 SIMILARITY_THRESHOLD = 0.8
-REOPEN_WINDOW = dt.timedelta(days=15)
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{22,43}$")
 
 
@@ -41,10 +45,7 @@ TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{22,43}$")
 
 def clerk_region(user: User) -> Region | None:
     """The tree node the clerk works for: the highest node they hold the clerk role on."""
-    regions = regions_for(user, Role.CLERK) if user.is_authenticated else []
-    if not regions:
-        return None
-    return min(regions, key=lambda r: len(r.path))
+    return reach_of(user).clerk_region()
 
 
 def clerk_centre(user: User) -> Unit | None:
@@ -147,8 +148,6 @@ def possible_duplicates(
     Same applicant and category within 30 days, or a very similar summary in the same village
     within 30 days. Only cases the clerk may see are considered.
     """
-    from django.utils.translation import gettext as _
-
     now = now or timezone.now()
     since = now - DUPLICATE_WINDOW
     recent = cases_visible_to(user).filter(reported_at__gte=since).exclude(status=Status.REJECTED)
@@ -204,39 +203,6 @@ def case_by_token(token: str) -> Case | None:
     return case
 
 
-def is_late(case: Case, *, now: dt.datetime) -> bool:
-    return (
-        case.status in OPEN_STATUSES
-        and case.due_at is not None
-        and case.paused_at is None
-        and case.due_at < now
-    )
-
-
-def can_urge(case: Case, *, now: dt.datetime) -> bool:
-    """催办: only while overdue, once per calendar day."""
-    if not is_late(case, now=now):
-        return False
-    if case.resident_urged_at is None:
-        return True
-    return timezone.localdate(case.resident_urged_at) != timezone.localdate(now)
-
-
-def can_rate(case: Case) -> bool:
-    return case.status in (Status.FEEDBACK, Status.ARCHIVED) and case.resident_rating is None
-
-
-def can_reopen(case: Case, *, now: dt.datetime) -> bool:
-    """重办 is offered after a negative rating, within 15 days of closing, once."""
-    return (
-        case.resident_rating in NEGATIVE_RATINGS
-        and case.status == Status.ARCHIVED
-        and case.closed_at is not None
-        and now - case.closed_at <= REOPEN_WINDOW
-        and case.reopen_count == 0
-    )
-
-
 @dataclass
 class Step:
     label: str
@@ -269,8 +235,16 @@ _INTERNAL_ACTIONS = {
 }
 
 
+def _public_label(event: CaseEvent) -> str:
+    """The timeline's words for an event: a reply says how the resident was told."""
+    if event.action == Action.REPLIED and event.data.get("method") in ReplyMethod.values:
+        return str(ReplyMethod(event.data["method"]).label)
+    return str(Action(event.action).label)
+
+
 def tracking_context(case: Case, *, now: dt.datetime) -> dict:
     """Everything the public page shows. Nothing here names or locates a person."""
+    resident = policy.Subject(RESIDENT, case, now=now)
     milestones = {
         Status.REPORTED: case.reported_at,
         Status.REGISTERED: case.registered_at,
@@ -293,11 +267,11 @@ def tracking_context(case: Case, *, now: dt.datetime) -> dict:
         )
     events = (
         CaseEvent.objects.filter(case_id=case.pk, is_public=True)
-        .only("action", "at", "public_unit_name", "seq")
+        .only("action", "at", "public_unit_name", "seq", "data")
         .order_by("seq")
     )
     timeline = [
-        TimelineRow(str(Action(e.action).label), e.at, e.public_unit_name)
+        TimelineRow(_public_label(e), e.at, e.public_unit_name)
         for e in events
         if e.action not in _INTERNAL_ACTIONS
     ]
@@ -314,18 +288,18 @@ def tracking_context(case: Case, *, now: dt.datetime) -> dict:
         "current_step": current + 1,
         "handling_unit": handling.name if handling else "",
         "promised_at": promised,
-        "is_late": is_late(case, now=now),
+        "is_late": policy.is_late(case, now=now),
         "is_paused": case.paused_at is not None,
         "closed_at": case.closed_at,
         "closed_late": case.closed_on_time is False,
         "timeline": timeline,
-        "can_rate": can_rate(case),
+        "can_rate": policy.allows(Op.RATE, resident),
         "rating": case.resident_rating,
         "rating_label": case.get_resident_rating_display() if case.resident_rating else "",
-        "can_reopen": can_reopen(case, now=now),
+        "can_reopen": policy.allows(Op.RESIDENT_REOPEN, resident),
         "negative": case.resident_rating in NEGATIVE_RATINGS,
         "reopened": case.reopen_count > 0,
-        "can_urge": can_urge(case, now=now),
+        "can_urge": policy.allows(Op.RESIDENT_URGE, resident),
         "urged_today": (
             case.resident_urged_at is not None
             and timezone.localdate(case.resident_urged_at) == timezone.localdate(now)
@@ -359,9 +333,10 @@ def case_for_lookup(code: str, last4: str) -> Case | None:
         hmac.compare_digest("0000", last4)
         return None
     ok = False
-    for stored in Party.objects.filter(
-        case_links__case=case, case_links__role=PartyRole.APPLICANT
-    ).values_list("phone_last4", flat=True):
+    # The phone given for this case, not the person's current one.
+    for stored in CaseParty.objects.filter(case=case, role=PartyRole.APPLICANT).values_list(
+        "phone_last4", flat=True
+    ):
         if stored and hmac.compare_digest(stored, last4):
             ok = True
     return case if ok else None

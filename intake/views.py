@@ -7,10 +7,12 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
+from dispatch import policy
+from dispatch.policy import Op
 from dispatch.selectors import case_for
 from dispatch.states import Action
 from intake import attachments as att
@@ -21,9 +23,18 @@ from intake.forms import (
     RespondentFormSet,
     category_label,
     resolve_category,
+    sign_known,
+    unsign_known,
 )
-from intake.services import IntakeError, intake_case, link_request
-from people.identity import normalize_id_number, normalize_phone
+from intake.services import (
+    IntakeError,
+    PartyMismatchError,
+    intake_case,
+    link_request,
+    look_up_resident,
+)
+from people.identity import mask_id_number, normalize_id_number, normalize_phone
+from people.models import Party
 from people.services import find_parties
 
 ADD_ROW = {"add_applicant": "applicants", "add_respondent": "respondents"}
@@ -36,8 +47,9 @@ def _require_clerk(request):
 
 def _forms(request, data=None, files=None):
     form = IntakeForm(data, files, user=request.user)
-    applicants = ApplicantFormSet(data, prefix="applicants")
-    respondents = RespondentFormSet(data, prefix="respondents")
+    kwargs = {"user": request.user}
+    applicants = ApplicantFormSet(data, prefix="applicants", form_kwargs=kwargs)
+    respondents = RespondentFormSet(data, prefix="respondents", form_kwargs=kwargs)
     return form, applicants, respondents
 
 
@@ -62,6 +74,8 @@ def intake_new(request):
         )
     if action == "find":
         return _find(request, data, _stash_uploads(request, pending))
+    if request.POST.get("use"):  # "use this" on one of several records found
+        return _use(request, data, _stash_uploads(request, pending))
 
     form, applicants, respondents = _forms(request, data, request.FILES)
     valid = form.is_valid() & applicants.is_valid() & respondents.is_valid()
@@ -86,16 +100,30 @@ def intake_new(request):
     link_code = request.POST.get("link_to", "").strip()
     if link_code:
         target = case_for(request.user, code=link_code)
-        case = link_request(
-            actor=request.user,
-            case=target,
-            intake_key=d["intake_key"],
-            summary=d["summary"],
-            channel=d["channel"],
-            parties=applicants.parties(),
-            files=d["attachments"],
-            stashed=att.pending_as_stored(pending),
-        )
+        try:
+            case = link_request(
+                actor=request.user,
+                case=target,
+                intake_key=d["intake_key"],
+                summary=d["summary"],
+                channel=d["channel"],
+                parties=applicants.parties(),
+                files=d["attachments"],
+                stashed=att.pending_as_stored(pending),
+            )
+        except PartyMismatchError as exc:
+            return _mismatch(request, form, applicants, respondents, exc, pending, d)
+        except IntakeError as exc:
+            form.add_error(None, exc.message)
+            return _render(
+                request,
+                form,
+                applicants,
+                respondents,
+                show_errors=True,
+                status=400,
+                pending=pending + att.stash_files(d["attachments"]),
+            )
         messages.success(
             request, _("已将本次诉求合并到案件%(code)s，未新建案件") % {"code": case.code}
         )
@@ -142,6 +170,8 @@ def intake_new(request):
             reject_reason=d["reject_reason"],
             referral=d["referral"],
         )
+    except PartyMismatchError as exc:
+        return _mismatch(request, form, applicants, respondents, exc, pending, d)
     except IntakeError as exc:
         form.add_error(None, exc.message)
         return _render(
@@ -161,12 +191,47 @@ def intake_new(request):
 
 
 def _known_parties(parties):
-    """Existing party rows of the applicants typed (by ID number, else phone)."""
+    """Existing party rows of the applicants given (the record chosen, by ID, else phone)."""
     found = {}
     for p in parties:
-        for party in find_parties(phone=p.phone if not p.id_number else "", id_number=p.id_number):
+        details = p.details
+        if details.known_id is not None:
+            rows = list(Party.objects.filter(pk=details.known_id))
+        else:
+            rows = find_parties(
+                phone=details.phone if not details.id_number else "",
+                id_number=details.id_number,
+            )
+        for party in rows:
             found[party.pk] = party
     return list(found.values())
+
+
+def _mismatch(request, form, applicants, respondents, exc: PartyMismatchError, pending, d):
+    """A typed party matches a record with other details: show both, masked, and ask."""
+    role = _("申请人") if exc.data.role == "applicant" else _("被申请人")
+    labels = {"name": _("姓名"), "phone": _("电话"), "address": _("住址")}
+    notice = _(
+        "%(role)s第%(row)d行的身份证号或电话与已登记的当事人%(name)s（%(phone)s）一致，"
+        "但%(fields)s不同。若是同一人，请勾选“是同一人”后再提交（原信息留存备查）；"
+        "若不是同一人，请核对身份证号或电话。"
+    ) % {
+        "role": role,
+        "row": exc.data.row + 1,
+        "name": exc.party.masked_name,
+        "phone": exc.party.masked_phone or "—",
+        "fields": "、".join(str(labels[f]) for f in exc.fields),
+    }
+    return _render(
+        request,
+        form,
+        applicants,
+        respondents,
+        notice=notice,
+        conflict={"role": exc.data.role, "row": exc.data.row},
+        status=409,
+        pending=pending + att.stash_files(d["attachments"]),
+    )
 
 
 def _stash_uploads(request, pending: list[dict]) -> list[dict]:
@@ -181,35 +246,33 @@ def _stash_uploads(request, pending: list[dict]) -> list[dict]:
     return pending + att.stash_files(checked)
 
 
+def _address(request) -> str:
+    return request.META.get("REMOTE_ADDR", "")
+
+
 def _find(request, data, pending):
-    """Look the resident up by phone or ID number and fill the first applicant row."""
+    """Look the resident up by the phone or ID number they give; offer the records masked."""
     term = (data.get("find") or "").strip()
-    found, error = [], ""
+    found: list[Party] = []
+    error = ""
+    searched: dict[str, str] = {}
     if term:
         try:
             if len(term.replace(" ", "")) >= 15:
-                id_number = normalize_id_number(term)
-                found = find_parties(id_number=id_number)
-                searched = {"id_number": id_number}
+                searched = {"id_number": normalize_id_number(term)}
             else:
-                phone = normalize_phone(term)
-                found = find_parties(phone=phone)
-                searched = {"phone": phone}
+                searched = {"phone": normalize_phone(term)}
         except ValidationError as exc:
             error = " ".join(exc.messages)
     else:
         error = _("请输入手机号或身份证号码")
-    if found:
-        party = found[0]
-        row = 0
-        total = int(data.get("applicants-TOTAL_FORMS") or 1)
-        if (data.get("applicants-0-name") or "").strip():
-            row = total
-            data["applicants-TOTAL_FORMS"] = str(total + 1)
-        data[f"applicants-{row}-name"] = party.name
-        data[f"applicants-{row}-phone"] = searched.get("phone") or party.phone
-        data[f"applicants-{row}-id_number"] = searched.get("id_number") or ""
-        data[f"applicants-{row}-is_organisation"] = "on" if party.is_organisation else ""
+    if searched:
+        lookup = look_up_resident(actor=request.user, address=_address(request), **searched)
+        if lookup.limited:
+            error = _("查找过于频繁，请稍后再试；可直接录入当事人信息")
+        found = lookup.parties
+    if len(found) == 1:
+        _fill_applicant(data, found[0], request.user, searched)
     form, applicants, respondents = _forms(request, data)
     return _render(
         request,
@@ -217,11 +280,55 @@ def _find(request, data, pending):
         applicants,
         respondents,
         pending=pending,
-        found=found,
+        found=[_offer(p, request.user) for p in found],
         found_cases=selectors.cases_of_parties(request.user, found),
         find_error=error,
         notice="" if found or error else _("未找到该当事人，请直接录入新当事人"),
     )
+
+
+def _offer(party: Party, user) -> dict:
+    """What the clerk is shown of a record found: masked, with a reference to use it."""
+    return {
+        "name": party.masked_name,
+        "phone": party.masked_phone,
+        "id_number": mask_id_number(party.id_number) if party.id_number else "",
+        "ref": sign_known(party, user=user),
+    }
+
+
+def _fill_applicant(data, party: Party, user, searched: dict[str, str]) -> None:
+    """Put the record into the first empty applicant row, by reference: only what the clerk
+    typed into the search goes back to the browser in clear."""
+    total = int(data.get("applicants-TOTAL_FORMS") or 1)
+    row = next(
+        (
+            i
+            for i in range(total)
+            if not any(
+                (data.get(f"applicants-{i}-{k}") or "").strip()
+                for k in ("name", "phone", "id_number", "known")
+            )
+        ),
+        total,
+    )
+    if row == total:
+        data["applicants-TOTAL_FORMS"] = str(total + 1)
+    data[f"applicants-{row}-known"] = sign_known(party, user=user)
+    data[f"applicants-{row}-name"] = ""
+    data[f"applicants-{row}-phone"] = searched.get("phone", "")
+    data[f"applicants-{row}-id_number"] = searched.get("id_number", "")
+    data[f"applicants-{row}-is_organisation"] = "on" if party.is_organisation else ""
+
+
+def _use(request, data, pending):
+    """The clerk chose one of several records found ("use this")."""
+    party_id = unsign_known(data.get("use", ""), user=request.user)
+    party = Party.objects.filter(pk=party_id).first() if party_id else None
+    if party is not None:
+        _fill_applicant(data, party, request.user, {})
+    form, applicants, respondents = _forms(request, data)
+    return _render(request, form, applicants, respondents, pending=pending)
 
 
 def _render(
@@ -237,6 +344,7 @@ def _render(
     found_cases=(),
     find_error="",
     notice="",
+    conflict=None,
     status=200,
 ):
     return render(
@@ -252,6 +360,7 @@ def _render(
             "found_cases": found_cases,
             "find_error": find_error,
             "notice": notice,
+            "conflict": conflict,
             "categories": selectors.intake_categories(),
             "centre": selectors.clerk_centre(request.user),
             "pending": pending,
@@ -265,7 +374,7 @@ def _render(
 def intake_result(request, code):
     """The saved case as staff see it after intake, with the receipt links."""
     case = case_for(request.user, code=code)
-    parties = list(case.case_parties.select_related("party"))
+    parties = list(case.case_parties.select_related("party").order_by("sort"))
     events = list(case.events.select_related("actor_unit").order_by("seq"))
     links = case.linked_requests.all()
     return render(
@@ -278,20 +387,19 @@ def intake_result(request, code):
             "attachments": list(case.attachments.all()),
             "links": links,
             "linked_events": [e for e in events if e.action == Action.LINKED],
-            "receipt_links": _receipt_links(case),
+            "receipt_links": _receipt_links(request, case),
         },
     )
 
 
-def _receipt_links(case) -> list[tuple[str, str]]:
-    """The receipt's print view and PDF, where the receipt module provides them."""
-    out = []
-    for name, label in (("receipt_print", _("打印受理单")), ("receipt_pdf", _("下载受理单PDF"))):
-        try:
-            out.append((reverse(name, kwargs={"code": case.code}), label))
-        except NoReverseMatch:
-            continue
-    return out
+def _receipt_links(request, case) -> list[tuple[str, str]]:
+    """The receipt's print view and PDF, for the counter staff of the centre that took it in."""
+    if not policy.allows(Op.RECEIPT, policy.Subject(request.user, case)):
+        return []
+    return [
+        (reverse("receipt_print", kwargs={"code": case.code}), _("打印受理单")),
+        (reverse("receipt_pdf", kwargs={"code": case.code}), _("下载受理单PDF")),
+    ]
 
 
 @login_required

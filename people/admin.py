@@ -103,7 +103,6 @@ class PartyAdmin(admin.ModelAdmin):
         "masked_name_display",
         "masked_phone_display",
         "masked_id_display",
-        "region",
         "is_organisation",
         "created_at",
     ]
@@ -112,15 +111,14 @@ class PartyAdmin(admin.ModelAdmin):
         "masked_name_display",
         "masked_phone_display",
         "masked_id_display",
-        "region",
         "is_organisation",
+        "language",
         "created_at",
         "updated_at",
     )
     readonly_fields = fields
     search_fields = ["name"]
     search_help_text = _("输入姓名，或完整的手机号/身份证号码")
-    list_select_related = ["region"]
 
     @admin.display(description=_("姓名/名称"))
     def masked_name_display(self, obj: Party) -> str:

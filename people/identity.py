@@ -91,11 +91,13 @@ def normalize_phone(raw: str) -> str:
 
 
 def mask_name(name: str) -> str:
-    """张三 -> 张*, 欧阳娜娜 -> 欧***. Keeps the first character only."""
+    """张三 -> 张*, 李小新 -> 李*新, 欧阳娜娜 -> 欧**娜: the first and, from three on, the last."""
     name = (name or "").strip()
     if not name:
         return ""
-    return name[0] + "*" * max(len(name) - 1, 1)
+    if len(name) <= 2:
+        return name[0] + "*"
+    return name[0] + "*" * (len(name) - 2) + name[-1]
 
 
 def mask_phone(phone: str) -> str:

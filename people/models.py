@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models import Q
@@ -35,6 +36,10 @@ class User(AbstractUser):
     full_name = models.CharField(_("姓名"), max_length=64, blank=True)
     work_number = models.CharField(_("工号"), max_length=32, blank=True, db_index=True)
     mobile = models.CharField(_("手机号"), max_length=20, blank=True)
+    # The interface language and the language of messages sent to this person.
+    language = models.CharField(
+        _("界面语言"), max_length=16, choices=settings.LANGUAGES, default=settings.LANGUAGE_CODE
+    )
 
     class Meta:
         verbose_name = _("工作人员")
@@ -108,15 +113,11 @@ class Party(models.Model):
     id_number = EncryptedTextField(_("身份证号码"), blank=True)
     id_number_index = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
     address = EncryptedTextField(_("住址"), blank=True)
-    region = models.ForeignKey(
-        Region,
-        verbose_name=_("所在区划"),
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="+",
-    )
     is_organisation = models.BooleanField(_("单位/组织"), default=False)
+    # Messages to residents are in Chinese unless the resident asked for another language.
+    language = models.CharField(
+        _("短信语言"), max_length=16, choices=settings.LANGUAGES, default=settings.LANGUAGE_CODE
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -154,3 +155,54 @@ def phone_index(phone: str) -> str:
 
 def id_number_index(id_number: str) -> str:
     return get_cipher().blind_index(id_number, purpose="id_number") if id_number else ""
+
+
+class PartyChange(models.Model):
+    """The details a party had before a clerk confirmed new ones (same person, new phone).
+
+    A match on a known ID number or phone never overwrites silently: the clerk decides, and
+    what was there before is kept here.
+    """
+
+    party = models.ForeignKey(Party, on_delete=models.CASCADE, related_name="changes")
+    changed_at = models.DateTimeField()
+    changed_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    old_name = models.CharField(max_length=64)
+    old_phone = EncryptedTextField(blank=True)
+    old_address = EncryptedTextField(blank=True)
+    fields = models.JSONField(default=list)
+
+    class Meta:
+        verbose_name = _("当事人信息变更")
+        verbose_name_plural = _("当事人信息变更")
+        ordering = ["party", "-changed_at"]
+
+    def __str__(self) -> str:
+        return f"{self.party_id} {self.changed_at:%Y-%m-%d}"
+
+
+class AuditRecord(models.Model):
+    """An append-only record of a read or change of personal data by a member of staff.
+
+    It holds no personal value: a lookup records that a phone or ID number was searched and how
+    many records it found, never the number itself.
+    """
+
+    at = models.DateTimeField(_("时间"), db_index=True)
+    user = models.ForeignKey(
+        User, verbose_name=_("人员"), null=True, on_delete=models.PROTECT, related_name="+"
+    )
+    action = models.CharField(_("操作"), max_length=48)
+    object_type = models.CharField(_("对象类型"), max_length=32, blank=True)
+    object_id = models.CharField(_("对象"), max_length=64, blank=True)
+    outcome = models.CharField(_("结果"), max_length=16)
+    address = models.CharField(_("地址"), max_length=64, blank=True)
+    data = models.JSONField(_("详情"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("审计记录")
+        verbose_name_plural = _("审计记录")
+        indexes = [models.Index(fields=["user", "at"], name="audit_user_at")]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.action}"

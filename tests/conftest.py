@@ -133,3 +133,11 @@ def people(tree):
             full_name="系统管理员",
         ),
     )
+
+
+@pytest.fixture
+def cats(db):
+    """The two categories the intake screen's tests pick from."""
+    neighbour = f.category()
+    wages = f.category("wages", "劳动争议（欠薪）")
+    return {"neighbour": neighbour, "wages": wages}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 
+from dispatch.actors import LOADER
 from dispatch.models import Category, CategoryKind, DeadlineProfile
 from dispatch.services import create_case
 from grids import services as grid_services
@@ -81,7 +82,7 @@ def case(*, region: Region, owner_unit: Unit, actor: User | None = None, **kw):
     kw.setdefault("channel", "window")
     kw.setdefault("category", category())
     kw.setdefault("summary", "楼上装修噪音扰民")
-    obj, _created = create_case(actor=actor, region=region, owner_unit=owner_unit, **kw)
+    obj, _created = create_case(actor=actor or LOADER, region=region, owner_unit=owner_unit, **kw)
     return obj
 
 

@@ -3,6 +3,7 @@
 import os
 
 from celery import Celery
+from django.conf import settings
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "zongzhi.settings")
 
@@ -13,9 +14,10 @@ app.autodiscover_tasks()
 app.conf.beat_schedule = {
     # Deadlines are columns; this sweeper finds what is due every minute (STYLE.md).
     "sweep-deadlines": {"task": "dispatch.tasks.sweep_deadlines", "schedule": 60.0},
-    # Outbox rows whose first delivery failed or whose worker died are retried from here.
-    "deliver-pending-notifications": {
-        "task": "dispatch.tasks.deliver_pending_notifications",
-        "schedule": 60.0,
+    # After-commit work (routing, receipts, SMS) that the broker did not deliver, whose worker
+    # died, or that waits for a retry: run from the outbox table (dispatch.outbox).
+    "relay-jobs": {
+        "task": "dispatch.tasks.relay_jobs",
+        "schedule": float(settings.OUTBOX_RELAY_SECONDS),
     },
 }

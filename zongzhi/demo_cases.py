@@ -281,14 +281,12 @@ def _parties(plan: Plan) -> list[tuple[Party, str]]:
         phone=f"139{stable_int('phone', i, modulo=10**8):08d}",
         id_number=_id_number(i) if plan.rng.random() < 0.7 else "",
         address=f"{plan.village.name}{plan.rng.randint(1, 9)}组{plan.rng.randint(1, 60)}号",
-        region=plan.grid,
     )
     rows: list[tuple[Party, str]] = [(applicant, PartyRole.APPLICANT)]
     if plan.category.kind == "dispute" and plan.rng.random() < 0.6:
         respondent = save_party(
             name=demo_person_name("respondent", i),
             phone=f"138{stable_int('phone2', i, modulo=10**8):08d}",
-            region=plan.grid,
         )
         rows.append((respondent, PartyRole.RESPONDENT))
     return rows
@@ -529,17 +527,13 @@ def _after_close(cast: Cast, plan: Plan, case: Case, clock: Clock) -> None:
         and rng.random() < 0.5
         and clock.advance(2, 48)
     ):
-        ds.reopen_case(case=case, actor=None, reason="群众评价不满意，申请重办", now=clock.t)
+        ds.resident_reopen_case(case=case, reason="群众评价不满意，申请重办", now=clock.t)
 
 
 def _rate(case: Case, rating: int, at: dt.datetime) -> None:
     try:
-        from intake.services import IntakeError, rate_case
-    except ImportError:  # the resident's side not installed: record nothing rather than fake
-        return
-    try:
-        rate_case(case=case, rating=int(rating), comment="", now=at)
-    except IntakeError as exc:
+        ds.rate_case(case=case, rating=int(rating), comment="", now=at)
+    except ds.DispatchError as exc:
         log.warning("demo case %s not rated: %s", case.code, exc)
 
 

@@ -217,6 +217,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# How often beat runs the outbox relay: after a broker outage, the work recorded meanwhile runs
+# within this many seconds of the broker's return.
+OUTBOX_RELAY_SECONDS = env_int("OUTBOX_RELAY_SECONDS", 10)
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

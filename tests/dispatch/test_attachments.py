@@ -45,7 +45,7 @@ NOTE = "现场已整改，附照片和检测报告"
 def _post(client, case, action, files=(), **fields):
     """Post one action of the case page as the browser does, files in the multipart body."""
     data = {f"{action}-{key}": value for key, value in fields.items()}
-    data[f"{action}-expected_status"] = case.status
+    data[f"{action}-seen"] = type(case).objects.get(pk=case.pk).event_count
     data[f"{action}-attachments"] = list(files)
     return client.post(f"/cases/{case.code}/{action}/", data)
 

@@ -1,4 +1,5 @@
-"""The outbox: inbox rows for staff, SMS rows for residents, deduplicated, sent after commit."""
+"""Messages: inbox rows for staff, SMS rows for residents, deduplicated, each in its recipient's
+language; SMS sent by the outbox after commit, retried with backoff, given up after bounds."""
 
 from __future__ import annotations
 
@@ -8,26 +9,31 @@ import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
-from celery.exceptions import Retry
-from django.core.cache import cache
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 
-from dispatch import notifications
-from dispatch.models import Notification
-from dispatch.notifications import deliver, mark_read, notify, unread_count
-from dispatch.tasks import deliver_notification, deliver_pending_notifications
+from dispatch import outbox, services
+from dispatch.models import Job, Notification
+from dispatch.notifications import SEND_TOPIC, deliver, mark_read, notify, unread_count
+from people.models import Role
 from tests import factories as f
 
 
 @pytest.fixture
 def case(tree, people):
-    return f.case(region=tree.village_a1, owner_unit=tree.centre_a, actor=people.alice)
+    resident = f.party(name="李四", phone="13912345678")
+    return f.case(
+        region=tree.village_a1,
+        owner_unit=tree.centre_a,
+        actor=people.alice,
+        parties=[(resident, "applicant")],
+    )
 
 
 @pytest.fixture
-def resident(db):
-    return f.party(name="李四", phone="13912345678")
+def resident(case):
+    """The applicant as registered on the case: where the SMS goes."""
+    return case.case_parties.get()
 
 
 class Gateway:
@@ -74,23 +80,24 @@ def gateway(settings):
         yield gw
 
 
-def run_delivery(pk: int, *, retries: int = 0) -> str:
-    """One run of the delivery task as a worker runs it; "RETRY" when it asks to be retried."""
-    try:
-        return deliver_notification.apply(args=[pk], retries=retries, throw=False).state
-    except Retry:
-        return "RETRY"
+def the_job(row: Notification) -> Job:
+    return Job.objects.get(topic=SEND_TOPIC, payload={"id": row.pk})
+
+
+def run_job(job: Job, *, at=None) -> str:
+    """What a worker (or the relay) does with the job when it is due."""
+    job.refresh_from_db()
+    return outbox.run(job.pk, now=at or job.run_after)
 
 
 def send(case, *, users=(), party=None, key="k1"):
     return notify(
         case=case,
-        kind="assigned",
+        kind="urged",
+        params={"code": case.code, "note": "您的诉求已受理。"},
         users=users,
         party=party,
-        title="新派单",
-        body="您的诉求已受理。",
-        dedup_key=key,
+        key=key,
     )
 
 
@@ -104,6 +111,24 @@ def test_inbox_rows_are_sent_when_written(case, people):
     assert unread_count(people.dave) == 1
 
 
+def test_each_recipient_reads_the_message_in_their_own_language(tree, case, people, resident):
+    english = f.user("police_en", role=Role.HANDLER, unit=tree.police_a, language="en")
+    chinese = f.user("police_zh", role=Role.HANDLER, unit=tree.police_a)
+    services.register_case(case=case, actor=people.erin)
+    services.dispatch_case(case=case, actor=people.erin, unit=tree.police_a, profile=f.profile())
+    # The supervisor acting uses the English interface: that changes no one's message.
+    with translation.override("en"):
+        services.urge_case(case=case, actor=people.dave, note="请加快办理")
+        rows = notify(
+            case=case, kind="closed", params={"code": case.code}, party=resident, key="done"
+        )
+    to_english = Notification.objects.get(recipient=english, kind="urged")
+    to_chinese = Notification.objects.get(recipient=chinese, kind="urged")
+    assert to_english.language == "en" and to_english.title.startswith("Supervis")
+    assert to_chinese.language == "zh-hans" and to_chinese.title.startswith("督办")
+    assert rows[0].language == "zh-hans" and "已办结" in rows[0].body
+
+
 def test_the_same_key_writes_nothing_twice(
     case, people, resident, django_capture_on_commit_callbacks
 ):
@@ -112,6 +137,7 @@ def test_the_same_key_writes_nothing_twice(
     with django_capture_on_commit_callbacks() as second:
         assert send(case, users=[people.carol], party=resident) == []
     assert Notification.objects.count() == 2
+    assert Job.objects.filter(topic=SEND_TOPIC).count() == 1
     assert len(first) == 1 and second == []
 
 
@@ -123,10 +149,11 @@ def test_sms_goes_out_after_commit_through_the_log_backend(
         assert row.state == Notification.State.PENDING
     row.refresh_from_db()
     assert row.state == Notification.State.SENT and row.attempts == 1
+    assert the_job(row).state == Job.State.DONE
     assert "139****5678" in caplog.text and "13912345678" not in caplog.text
 
 
-def test_a_rolled_back_transaction_leaves_no_message(
+def test_a_rolled_back_transaction_leaves_no_message_and_no_job(
     case, people, resident, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks() as callbacks:
@@ -134,18 +161,34 @@ def test_a_rolled_back_transaction_leaves_no_message(
             send(case, users=[people.carol], party=resident)
             raise RuntimeError("the transition failed")
     assert callbacks == []
-    assert not Notification.objects.exists()
+    assert not Notification.objects.exists() and not Job.objects.exists()
 
 
-def test_a_party_without_phone_gets_no_sms(case):
-    assert send(case, party=f.party(name="王五", phone="")) == []
+def test_a_party_without_phone_gets_no_sms(tree, people):
+    case = f.case(
+        region=tree.village_a1,
+        owner_unit=tree.centre_a,
+        parties=[(f.party(name="王五", phone=""), "applicant")],
+    )
+    assert send(case, party=case.case_parties.get()) == []
 
 
-def test_http_gateway_receives_the_decrypted_phone(
-    case, resident, gateway, django_capture_on_commit_callbacks
-):
-    with django_capture_on_commit_callbacks(execute=True):
+def test_the_sms_goes_to_the_phone_given_for_this_case(tree, people, case, resident, gateway):
+    # The same person registers a later case with a new phone (the clerk confirmed it).
+    f.party(name="李四", phone="13912345678")
+    person = resident.party
+    person.phone = "13700001111"
+    person.save()
+    with transaction.atomic():
         [row] = send(case, party=resident)
+    run_job(the_job(row))
+    assert [b["phone"] for b in gateway.received] == ["13912345678"]
+
+
+def test_http_gateway_receives_the_decrypted_phone(case, resident, gateway):
+    with transaction.atomic():
+        [row] = send(case, party=resident)
+    assert run_job(the_job(row)) == outbox.Outcome.DONE
     row.refresh_from_db()
     assert row.state == Notification.State.SENT
     [body] = gateway.received
@@ -156,37 +199,41 @@ def test_http_gateway_receives_the_decrypted_phone(
     }
 
 
-def test_transient_gateway_errors_are_retried(case, resident, gateway):
+def test_transient_gateway_errors_are_retried_with_backoff(case, resident, gateway):
     gateway.statuses = [503, 500]
     with transaction.atomic():
         [row] = send(case, party=resident)
-    # Each run is what the worker does when the retry Celery scheduled comes due.
-    states = []
-    for n in range(5):
-        states.append(run_delivery(row.pk, retries=n))
-        if states[-1] != "RETRY":
+    job = the_job(row)
+    outcomes, waits = [], []
+    for _ in range(5):
+        outcomes.append(run_job(job))
+        job.refresh_from_db()
+        waits.append(job.run_after - timezone.now())
+        if outcomes[-1] != outbox.Outcome.RETRY:
             break
-    assert states[0] == "RETRY" and states[-1] == "SUCCESS"
+    assert outcomes == [outbox.Outcome.RETRY, outbox.Outcome.RETRY, outbox.Outcome.DONE]
+    assert waits[1] > waits[0] > dt.timedelta(0)  # each retry waits longer
     row.refresh_from_db()
     assert row.state == Notification.State.SENT
     assert row.attempts == 3 and len(gateway.received) == 3
 
 
-def test_after_the_last_retry_the_row_waits_for_the_beat(case, resident, gateway):
+def test_a_retry_is_not_run_before_its_time(case, resident, gateway):
     gateway.statuses = [503]
     with transaction.atomic():
         [row] = send(case, party=resident)
-    result = deliver_notification.apply(args=[row.pk], retries=deliver_notification.max_retries)
-    assert result.get() == "pending"
-    row.refresh_from_db()
-    assert row.state == Notification.State.PENDING and row.attempts == 1
+    job = the_job(row)
+    assert run_job(job) == outbox.Outcome.RETRY
+    job.refresh_from_db()
+    assert outbox.run(job.pk, now=job.run_after - dt.timedelta(seconds=1)) == "skipped"
+    assert len(gateway.received) == 1
 
 
 def test_a_refused_message_is_not_retried(case, resident, gateway):
     gateway.statuses = [400]
     with transaction.atomic():
         [row] = send(case, party=resident)
-    deliver_notification.apply(args=[row.pk])
+    assert run_job(the_job(row)) == outbox.Outcome.DONE
     row.refresh_from_db()
     assert row.state == Notification.State.FAILED and "400" in row.last_error
     assert len(gateway.received) == 1
@@ -198,36 +245,52 @@ def test_an_unreachable_gateway_gives_up_after_bounded_attempts(case, resident, 
     settings.SMS_GATEWAY_TIMEOUT = 1
     with transaction.atomic():
         [row] = send(case, party=resident)
-    for _ in range(notifications.MAX_ATTEMPTS + 2):
-        run_delivery(row.pk)
+    job = the_job(row)
+    for _ in range(outbox.MAX_ATTEMPTS + 2):
+        run_job(job)
+    job.refresh_from_db()
     row.refresh_from_db()
+    assert job.state == Job.State.FAILED and job.attempts == outbox.MAX_ATTEMPTS
     assert row.state == Notification.State.FAILED
-    assert row.attempts == notifications.MAX_ATTEMPTS
+    assert row.attempts == outbox.MAX_ATTEMPTS
     assert "unreachable" in row.last_error
 
 
-def test_a_lease_keeps_two_deliveries_apart(case, resident, gateway):
+def test_a_claimed_job_is_run_by_one_runner(case, resident, gateway):
     with transaction.atomic():
         [row] = send(case, party=resident)
-    cache.add(f"zz:sms-lease:{row.pk}", 1, 60)  # another worker is sending it now
-    assert deliver(row.pk) == notifications.Delivery.BUSY
-    assert gateway.received == []
-    cache.delete(f"zz:sms-lease:{row.pk}")
-    assert deliver(row.pk) == notifications.Delivery.SENT
-    assert deliver(row.pk) == notifications.Delivery.SKIPPED
+    job = the_job(row)
+    now = timezone.now()
+    assert outbox.run(job.pk, now=now) == outbox.Outcome.DONE
+    assert outbox.run(job.pk, now=now) == outbox.Outcome.SKIPPED
+    assert deliver(row.pk) == "skipped"  # a stray delivery of a sent row sends nothing
     assert len(gateway.received) == 1
 
 
-def test_the_beat_retries_rows_left_pending(case, resident, gateway):
+def test_the_relay_runs_jobs_whose_offer_was_lost(case, resident, gateway):
     with transaction.atomic():
-        [old] = send(case, party=resident, key="old")  # its worker died before sending
-        [new] = send(case, party=resident, key="new")  # its task is still queued
-    Notification.objects.filter(pk=old.pk).update(
+        [old] = send(case, party=resident, key="old")  # the broker was down at commit
+        [new] = send(case, party=resident, key="new")  # its offer is a moment old
+    Job.objects.filter(pk=the_job(old).pk).update(
         created_at=timezone.now() - dt.timedelta(minutes=5)
     )
-    assert deliver_pending_notifications.delay().get() == 1
+    assert outbox.relay() == {outbox.Outcome.DONE: 1}
     old.refresh_from_db()
     new.refresh_from_db()
     assert old.state == Notification.State.SENT
     assert new.state == Notification.State.PENDING
     assert [b["id"] for b in gateway.received] == [old.dedup_key]
+
+
+def test_the_relay_takes_over_a_job_whose_worker_died(case, resident, gateway):
+    with transaction.atomic():
+        [row] = send(case, party=resident)
+    job = the_job(row)
+    start = timezone.now()
+    # A worker claimed it and died: the job is running with a lease nobody renews.
+    Job.objects.filter(pk=job.pk).update(
+        state=Job.State.RUNNING, lease_until=start + dt.timedelta(seconds=30), attempts=1
+    )
+    assert outbox.relay(now=start) == {}
+    assert outbox.relay(now=start + dt.timedelta(minutes=1)) == {outbox.Outcome.DONE: 1}
+    assert len(gateway.received) == 1

@@ -128,7 +128,7 @@ def test_auto_dispatch_the_rules_cannot_apply_is_flagged(tree, people, rules):
     # The county rule names the county centre, which a township centre cannot dispatch to.
     RoutingRule.objects.filter(pk=rules["county_any"].pk).update(auto_dispatch=True)
     case = new_case(tree, tree.village_b1, owner_unit=tree.centre_b)
-    register_case(case=case, actor=None)
+    register_case(case=case, actor=people.bob)
     assert routing.route_registered_case(case_id=case.pk) == "needs_routing"
     case.refresh_from_db()
     assert case.needs_routing and case.lead_unit is None

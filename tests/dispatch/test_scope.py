@@ -25,6 +25,11 @@ def case_at_justice(tree, people, loop):
     )
 
 
+def seen(case) -> int:
+    """The number of the case's last event, as a freshly drawn form carries it."""
+    return type(case).objects.get(pk=case.pk).event_count
+
+
 def _get(client, user, url):
     client.logout()
     if user is not None:
@@ -94,7 +99,7 @@ def test_the_accused_unit_can_neither_receive_nor_see_the_case(client, tree, peo
         {
             "dispatch-unit": tree.police_a.pk,
             "dispatch-profile": loop.profile.pk,
-            "dispatch-expected_status": "registered",
+            "dispatch-seen": seen(case),
         },
     )
     assert response.status_code == 400
@@ -107,3 +112,27 @@ def test_the_accused_unit_can_neither_receive_nor_see_the_case(client, tree, peo
     with pytest.raises(DispatchError, match="被投诉单位"):
         services.summon_units(case=case, actor=people.erin, units=[tree.police_a])
     assert case not in cases_visible_to(loop.police)
+
+
+def test_a_unit_that_returned_its_task_keeps_no_sight_of_the_case(client, tree, people, loop):
+    case = registered(tree, people, summary="不属本所的纠纷")
+    services.dispatch_case(
+        case=case, actor=people.erin, unit=tree.police_a, profile=loop.profile, now=at(0, 10)
+    )
+    assert _get(client, loop.police, f"/cases/{case.code}/").status_code == 200
+    services.return_case(case=case, actor=loop.police, reason="不属本所职责", now=at(0, 11))
+    assert _get(client, loop.police, f"/cases/{case.code}/").status_code == 404
+    assert not cases_visible_to(loop.police).filter(pk=case.pk).exists()
+
+
+def test_a_unit_that_finished_its_task_reads_the_case_but_acts_no_more(
+    client, tree, people, loop, case_at_justice
+):
+    services.sign_case(case=case_at_justice, actor=loop.justice, now=at(0, 11))
+    services.submit_feedback(
+        case=case_at_justice, actor=loop.justice, result="已调解", now=at(0, 12)
+    )
+    response = _get(client, loop.justice, f"/cases/{case_at_justice.code}/")
+    assert response.status_code == 200
+    assert "您对该案件暂无可办理的操作" in response.content.decode()
+    assert case_at_justice.tracking_token not in response.content.decode()

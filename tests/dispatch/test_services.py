@@ -101,17 +101,17 @@ def test_only_staff_of_the_owner_centre_may_dispatch(tree, people, loop):
 
 def test_second_dispatcher_gets_a_clear_message(tree, people, loop):
     case = registered(tree, people)
-    seen = case.status
+    seen = case.event_count
     services.dispatch_case(
-        case=case, actor=people.erin, unit=tree.police_a, profile=loop.profile, expected_status=seen
+        case=case, actor=people.erin, unit=tree.police_a, profile=loop.profile, seen_seq=seen
     )
-    with pytest.raises(StaleCaseError, match="已被他人更新为“任务指派”"):
+    with pytest.raises(StaleCaseError, match="已有新的办理记录（当前为“任务指派”）"):
         services.dispatch_case(
             case=case,
             actor=loop.county_dispatcher,
             unit=tree.justice_a,
             profile=loop.profile,
-            expected_status=seen,
+            seen_seq=seen,
         )
     assert Assignment.objects.filter(case=case).count() == 1
 
@@ -320,19 +320,19 @@ def test_follow_up_and_reopen_once_within_fifteen_days(tree, people, loop):
     )
     case.refresh_from_db()
     assert case.followup_satisfaction == 2 and case.carried_out is False
-    services.reopen_case(case=case, actor=None, reason="不满意", now=at(2, 10))
+    services.reopen_case(case=case, actor=loop.sup_a, reason="不满意", now=at(2, 10))
     case.refresh_from_db()
     assert case.status == Status.IN_PROGRESS and case.reopen_count == 1
     assert case.lead_unit == tree.police_a and case.closed_at is None
     services.submit_feedback(case=case, actor=loop.police, result="再次处置", now=at(3, 10))
     services.verify_case(case=case, actor=loop.sup_a, passed=True, now=at(3, 11))
     with pytest.raises(DispatchError, match="已重办过一次"):
-        services.reopen_case(case=case, actor=None, reason="还是不满意", now=at(4, 10))
+        services.reopen_case(case=case, actor=loop.sup_a, reason="还是不满意", now=at(4, 10))
     other = in_progress(tree, people, loop)
     services.submit_feedback(case=other, actor=loop.police, result="已处置", now=at(0, 15))
     services.verify_case(case=other, actor=loop.sup_a, passed=True, now=at(0, 16))
     with pytest.raises(DispatchError, match="15天"):
-        services.reopen_case(case=other, actor=None, reason="晚了", now=at(16, 10))
+        services.reopen_case(case=other, actor=loop.sup_a, reason="晚了", now=at(16, 10))
 
 
 def test_resolve_on_spot_runs_every_step_in_one_go(tree, people, loop):
@@ -411,7 +411,7 @@ def test_two_dispatchers_racing_on_postgresql_one_wins(tree, people, loop):
                 actor=actor,
                 unit=unit,
                 profile=loop.profile,
-                expected_status=Status.REGISTERED,
+                seen_seq=case.event_count,
             )
             outcomes[name] = "won"
         except StaleCaseError as exc:

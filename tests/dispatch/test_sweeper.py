@@ -10,8 +10,9 @@ import pytest
 
 from dispatch import services
 from dispatch.models import Alert, DeadlineProfile, DeadlineUnit, Notification
+from dispatch.services import record_deadline_alerts
 from dispatch.states import Action
-from dispatch.sweeper import alert_case, sweep
+from dispatch.sweeper import sweep
 from dispatch.tasks import sweep_deadlines
 from people.models import Role
 from tests import factories as f
@@ -139,8 +140,8 @@ def test_a_stage_another_sweeper_recorded_is_not_repeated(tree, people, world):
     late = DUE + dt.timedelta(minutes=5)
     # Another sweeper got the red alert in first (its row is committed, its event too).
     Alert.objects.create(case=case, clock="complete", stage="red", due_at=DUE, created_at=late)
-    assert alert_case(case_id=case.pk, now=late) == 3  # sign red, reply red, tier 1
-    assert alert_case(case_id=case.pk, now=late) == 0
+    assert record_deadline_alerts(case_id=case.pk, now=late) == 3  # sign red, reply red, tier 1
+    assert record_deadline_alerts(case_id=case.pk, now=late) == 0
     complete = [e for e in events(case, Action.OVERDUE) if e.data["clock"] == "complete"]
     assert complete == []
     assert len(events(case, Action.ESCALATED_OVERDUE)) == 1
@@ -212,6 +213,6 @@ def test_the_beat_schedule_names_real_tasks():
     names = {entry["task"] for entry in app.conf.beat_schedule.values()}
     assert {
         "dispatch.tasks.sweep_deadlines",
-        "dispatch.tasks.deliver_pending_notifications",
+        "dispatch.tasks.relay_jobs",
     } <= names
     assert names <= set(app.tasks)

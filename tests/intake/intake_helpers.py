@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import uuid
 
-import pytest
-
 from dispatch import services
 from dispatch.models import Case
 from people.models import Role
@@ -18,13 +16,6 @@ APPLICANT = {
     "address": "东关村三组12号",
 }
 NARRATIVE = "楼上住户每晚十一点后装修，电钻声持续两小时，多次协商未果。"
-
-
-@pytest.fixture
-def cats(db):
-    neighbour = f.category()
-    wages = f.category("wages", "劳动争议（欠薪）")
-    return {"neighbour": neighbour, "wages": wages}
 
 
 def intake_data(tree, *, key=None, **overrides) -> dict:

@@ -17,7 +17,6 @@ from tests.intake.intake_helpers import APPLICANT, drive_to_feedback
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-cats = intake_helpers.cats
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [

@@ -10,11 +10,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
 from dispatch.models import Attachment, Case
-from tests.intake import intake_helpers
 from tests.intake.intake_helpers import NARRATIVE, intake_data
 
 pytestmark = pytest.mark.django_db
-cats = intake_helpers.cats
 
 
 def png_bytes() -> bytes:
@@ -96,6 +94,7 @@ def test_files_are_removed_when_no_case_comes_of_them(tree, people, cats, settin
 
     from intake import attachments as att
     from intake.services import IntakeError, Outcome, PartyData, intake_case
+    from people.services import PartyDetails
 
     settings.MEDIA_ROOT = tmp_path
     checked = att.check_upload(SimpleUploadedFile("a.pdf", PDF))
@@ -111,7 +110,9 @@ def test_files_are_removed_when_no_case_comes_of_them(tree, people, cats, settin
             region=tree.village_a1,
             accused_unit=accused,
             files=[checked],
-            parties=[PartyData(role="applicant", name="王五", phone="13600001111")],
+            parties=[
+                PartyData(role="applicant", details=PartyDetails(name="王五", phone="13600001111"))
+            ],
         )
     assert not Case.objects.exists()
     assert not list(tmp_path.rglob("*.pdf"))

@@ -11,11 +11,9 @@ from dispatch.codes import is_valid_code
 from dispatch.models import Case, CaseEvent
 from dispatch.states import Action, Status
 from people.models import Party
-from tests.intake import intake_helpers
 from tests.intake.intake_helpers import APPLICANT, NARRATIVE, intake_data, register_via_http
 
 pytestmark = pytest.mark.django_db
-cats = intake_helpers.cats
 
 
 def test_alice_registers_a_case_and_sees_its_code(client, tree, people, cats):
@@ -128,28 +126,6 @@ def test_missing_applicant_is_refused(client, tree, people, cats):
     response = client.post("/intake/", data)
     assert response.status_code == 400
     assert "请至少填写一名申请人" in response.content.decode()
-
-
-def test_a_returning_resident_is_found_and_their_cases_shown(client, tree, people, cats):
-    client.force_login(people.alice)
-    first = register_via_http(client, tree)
-    data = intake_data(
-        tree,
-        action="find",
-        find="139 1234 5678",
-        **{
-            "applicants-0-name": "",
-            "applicants-0-phone": "",
-            "applicants-0-id_number": "",
-            "applicants-0-address": "",
-        },
-    )
-    response = client.post("/intake/", data)
-    body = response.content.decode()
-    assert response.status_code == 200
-    assert 'value="王小明"' in body  # filled into the first applicant row
-    assert first.code in body  # their open case is listed
-    assert "身份证号码校验位" not in body  # a lookup shows no validation errors
 
 
 def test_lookup_does_not_show_cases_of_another_township(client, tree, people, cats):

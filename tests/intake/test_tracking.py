@@ -13,7 +13,6 @@ from dispatch import services
 from dispatch.models import Case, CaseEvent
 from dispatch.states import Action, Status
 from tests import factories as f
-from tests.intake import intake_helpers
 from tests.intake.intake_helpers import (
     APPLICANT,
     NARRATIVE,
@@ -22,7 +21,6 @@ from tests.intake.intake_helpers import (
 )
 
 pytestmark = pytest.mark.django_db
-cats = intake_helpers.cats
 
 
 @pytest.fixture
@@ -189,7 +187,7 @@ def test_negative_rating_offers_reopen_once(
 def test_urge_while_overdue_once_a_day(
     client, case, tree, people, django_capture_on_commit_callbacks
 ):
-    from intake.services import IntakeError, resident_urge_case
+    from dispatch.services import DispatchError, resident_urge_case
 
     services.dispatch_case(case=case, actor=people.erin, unit=tree.police_a, profile=f.profile())
     assert client.post(f"/t/{case.tracking_token}/urge").status_code == 400  # not late yet
@@ -208,7 +206,7 @@ def test_urge_while_overdue_once_a_day(
     tomorrow = timezone.now() + dt.timedelta(days=1)
     case.refresh_from_db()
     resident_urge_case(case=case, now=tomorrow)
-    with pytest.raises(IntakeError):
+    with pytest.raises(DispatchError):
         resident_urge_case(case=case, now=tomorrow + dt.timedelta(minutes=5))
     assert CaseEvent.objects.filter(case=case, action=Action.RESIDENT_URGED).count() == 2
 

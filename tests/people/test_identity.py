@@ -102,7 +102,8 @@ def test_bad_phones_are_refused(raw, code):
 
 def test_masking():
     assert mask_name("张三") == "张*"
-    assert mask_name("欧阳娜娜") == "欧***"
+    assert mask_name("欧阳娜娜") == "欧**娜"
+    assert mask_name("李小新") == "李*新"
     assert mask_name("李") == "李*"
     assert mask_phone("13812341234") == "138****1234"
     assert mask_id_number(VALID) == "1101**********002X"

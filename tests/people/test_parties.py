@@ -6,8 +6,9 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection
 
-from people.models import Party
-from people.services import find_parties, save_party
+from people.models import Party, PartyChange, Role
+from people.services import PartyConflictError, find_parties, save_party
+from tests import factories as f
 
 ID = "11010519491231002X"
 
@@ -68,12 +69,33 @@ def test_lookup_by_phone_and_id_number_in_any_typed_form(db):
     assert find_parties() == []
 
 
-def test_returning_resident_is_updated_not_duplicated(db):
+def test_a_known_id_number_with_other_details_is_never_overwritten_silently(db):
     first = save_party(name="张三", phone="13812341234", id_number=ID)
-    again = save_party(name="张三", phone="13800000000", id_number=ID.lower())
-    assert again.pk == first.pk
-    assert Party.objects.count() == 1
+    with pytest.raises(PartyConflictError) as conflict:
+        save_party(name="张三", phone="13800000000", id_number=ID.lower())
+    assert conflict.value.party == first and conflict.value.fields == ["phone"]
+    assert Party.objects.get().phone == "13812341234"
+
+
+def test_the_clerk_confirms_the_same_person_and_the_old_details_are_kept(db):
+    clerk = f.user("clerk", role=Role.CLERK, region=f.region("139901000000", "县", "county"))
+    first = save_party(name="张三", phone="13812341234", id_number=ID, address="东关村3组")
+    again = save_party(
+        name="张三", phone="13800000000", id_number=ID.lower(), actor=clerk, same_person=True
+    )
+    assert again.pk == first.pk and Party.objects.count() == 1
     assert Party.objects.get().phone == "13800000000"
+    assert Party.objects.get().address == "东关村3组"  # not retyped: kept
+    [change] = PartyChange.objects.filter(party=first)
+    assert change.old_phone == "13812341234" and change.fields == ["phone"]
+    assert change.changed_by == clerk
+
+
+def test_the_same_details_again_are_the_same_person(db):
+    first = save_party(name="张三", phone="13812341234", id_number=ID)
+    assert save_party(name="张三", phone="", id_number=ID).pk == first.pk
+    assert save_party(name="张三", phone="13812341234").pk == first.pk
+    assert not PartyChange.objects.exists()
 
 
 def test_encrypted_field_cannot_be_filtered_on(db):

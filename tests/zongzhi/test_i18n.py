@@ -25,7 +25,6 @@ from tests.intake import intake_helpers
 from tests.intake.intake_helpers import drive_to_feedback, register_via_http
 
 pytestmark = pytest.mark.django_db
-cats = intake_helpers.cats
 
 PO = Path(settings.BASE_DIR) / "locale" / "en" / "LC_MESSAGES" / "django.po"
 MO = PO.with_suffix(".mo")

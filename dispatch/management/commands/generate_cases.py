@@ -34,6 +34,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from dispatch.actors import LOADER, ActorKind
 from dispatch.events import event_digest
 from dispatch.models import (
     Assignment,
@@ -360,6 +361,7 @@ def build_case(g: Generator, *, reported_at: dt.datetime, code: str) -> Built:
         "status": target,
         "owner_unit_id": owner.pk,
         "owner_level": owner.level,
+        "intake_unit_id": owner.pk,
         "reported_at": reported_at,
     }
     events: list[tuple[Any, ...]] = [
@@ -542,6 +544,8 @@ def build_case(g: Generator, *, reported_at: dt.datetime, code: str) -> Built:
     prev = ""
     rows = []
     for seq, (action, from_s, to_s, at, unit, note, data, *shown) in enumerate(events, start=1):
+        # Written by the loader, as dispatch.events records a system actor.
+        data = {**data, "system": LOADER.as_data()}
         digest = event_digest(
             prev_hash=prev,
             case_code=code,
@@ -549,6 +553,7 @@ def build_case(g: Generator, *, reported_at: dt.datetime, code: str) -> Built:
             action=action,
             from_status=from_s,
             to_status=to_s,
+            actor_kind=ActorKind.SYSTEM,
             actor_id=None,
             actor_unit_id=unit.pk,
             at_iso=at.astimezone(dt.UTC).isoformat(),
@@ -562,6 +567,7 @@ def build_case(g: Generator, *, reported_at: dt.datetime, code: str) -> Built:
                 "action": action,
                 "from_status": from_s,
                 "to_status": to_s,
+                "actor_kind": ActorKind.SYSTEM,
                 "actor_unit_id": unit.pk,
                 "public_unit_name": shown[0] if shown else unit.name,
                 "at": at,

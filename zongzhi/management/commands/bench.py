@@ -8,8 +8,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.module_loading import import_string
 
 WORKLOADS = {
-    "receipt": "intake.bench_receipt.run",
-    "tracking": "intake.bench_tracking.run",
+    "receipt": "zongzhi.bench.receipt.run",
+    "tracking": "zongzhi.bench.tracking.run",
 }
 
 

@@ -1,7 +1,7 @@
 """``manage.py bench tracking``: the resident's tracking page against a bare Django view.
 
 Starts gunicorn (2 sync workers, 127.0.0.1, a free port) on the current settings plus one bare
-view (``intake.bench_settings``), then sends a fixed number of requests from 8 client threads
+view (``zongzhi.bench.settings``), then sends a fixed number of requests from 8 client threads
 to the bare view and to ``/t/<token>``, and prints requests/s, p50 and p99 for both and the
 ratio. Target: the tracking page at >= 50% of the bare view's throughput, p99 < 25 ms.
 
@@ -103,7 +103,7 @@ def _server():
     env["ZONGZHI_BENCH_BASE_SETTINGS"] = os.environ.get(
         "DJANGO_SETTINGS_MODULE", "zongzhi.settings"
     )
-    env["DJANGO_SETTINGS_MODULE"] = "intake.bench_settings"
+    env["DJANGO_SETTINGS_MODULE"] = "zongzhi.bench.settings"
     cmd = [
         sys.executable,
         "-m",
@@ -157,6 +157,7 @@ _BENCH_COUNTY = "999900000000"
 
 
 def _create_throwaway_case():
+    from dispatch.actors import LOADER
     from dispatch.models import Category, CategoryKind
     from dispatch.services import create_case
     from grids import services as grid_services
@@ -178,7 +179,7 @@ def _create_throwaway_case():
         )
         # Left at step 1: registering would queue a routing task for a case about to vanish.
         case, _created = create_case(
-            actor=None,
+            actor=LOADER,
             channel="window",
             category=category,
             summary="基准测试案件",

@@ -10,4 +10,4 @@ import os
 _base = importlib.import_module(os.environ.get("ZONGZHI_BENCH_BASE_SETTINGS", "zongzhi.settings"))
 globals().update({name: value for name, value in vars(_base).items() if name.isupper()})
 
-ROOT_URLCONF = "intake.bench_urls"
+ROOT_URLCONF = "zongzhi.bench.urls"

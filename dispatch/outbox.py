@@ -1,0 +1,170 @@
+"""Work that must happen after a commit, recorded in the transaction that needs it.
+
+A service that needs a case routed, a receipt rendered or an SMS sent calls ``enqueue`` inside
+its transaction: a ``Job`` row is written beside the change, so the job exists exactly when the
+change does. After the commit the job is offered to the broker (``dispatch.tasks.run_job``);
+if the broker is down that offer fails quietly and the clerk's request still succeeds. The
+relay (``dispatch.tasks.relay_jobs``, every few seconds on beat) runs whatever is due and was
+not run: jobs whose offer was lost, jobs whose worker died (their lease has passed) and jobs
+waiting to be retried.
+
+A job is claimed with a conditional UPDATE before it runs, so of a worker and the relay, or two
+relays, one runs it; the handlers are idempotent besides (routing skips a routed case, a receipt
+replaces its file, an SMS row sent is not sent again), so the rare second run after a worker
+died between the work and its bookkeeping changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from dispatch.models import Job
+
+log = logging.getLogger("dispatch.outbox")
+
+Handler = Callable[[dict], None]
+GiveUp = Callable[[dict, str], None]
+HANDLERS: dict[str, Handler] = {}
+# Called once when a job of the topic has failed for the last time (e.g. mark the SMS failed).
+ON_GIVE_UP: dict[str, GiveUp] = {}
+
+# How long a claimed job may run before another runner may take it over. Every handler is far
+# shorter (a receipt PDF takes under a second, an SMS gateway call at most its timeout).
+LEASE = dt.timedelta(minutes=2)
+# The relay leaves fresh jobs to the worker that the commit offered them to.
+RELAY_GRACE = dt.timedelta(seconds=5)
+MAX_ATTEMPTS = 8
+KEEP_DONE = dt.timedelta(days=7)
+
+
+class RetryLaterError(Exception):
+    """A transient failure (a gateway timeout): run the job again later."""
+
+
+class Outcome:
+    DONE = "done"
+    RETRY = "retry"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+def handler(topic: str, *, on_give_up: GiveUp | None = None) -> Callable[[Handler], Handler]:
+    """Register the function that runs jobs of ``topic``; it takes the job's payload."""
+
+    def register(func: Handler) -> Handler:
+        HANDLERS[topic] = func
+        if on_give_up is not None:
+            ON_GIVE_UP[topic] = on_give_up
+        return func
+
+    return register
+
+
+def enqueue(topic: str, *, key: str, payload: dict, now: dt.datetime | None = None) -> None:
+    """Record a job in the current transaction and offer it to a worker after the commit.
+
+    A key already recorded adds nothing (a retried service, a redelivered task).
+    """
+    now = now or timezone.now()
+    try:
+        with transaction.atomic():
+            job = Job.objects.create(
+                key=key[:160], topic=topic, payload=payload, created_at=now, run_after=now
+            )
+    except IntegrityError:
+        return
+    job_id = job.pk
+    # robust: an exception here (the broker is down) must not fail the request whose work is
+    # already committed; the relay runs the job instead.
+    transaction.on_commit(lambda: offer(job_id), robust=True)
+
+
+def offer(job_id: int) -> None:
+    """Hand a job to the broker; a broker that cannot be reached leaves it to the relay."""
+    from dispatch.tasks import run_job
+
+    try:
+        run_job.delay(job_id)
+    except Exception as exc:  # noqa: BLE001 - any broker failure: the relay has the job
+        log.warning("job %s not offered to the broker (%s); the relay will run it", job_id, exc)
+
+
+def _claim(job_id: int, now: dt.datetime) -> bool:
+    return bool(
+        Job.objects.filter(pk=job_id, run_after__lte=now)
+        .filter(Q(state=Job.State.PENDING) | Q(state=Job.State.RUNNING, lease_until__lt=now))
+        .update(state=Job.State.RUNNING, lease_until=now + LEASE, attempts=F("attempts") + 1)
+    )
+
+
+def _backoff(attempts: int) -> dt.timedelta:
+    return dt.timedelta(seconds=min(600, 10 * 2 ** max(0, attempts - 1)))
+
+
+def run(job_id: int, *, now: dt.datetime | None = None) -> str:
+    """Claim and run one job; returns what happened."""
+    now = now or timezone.now()
+    if not _claim(job_id, now):
+        return Outcome.SKIPPED
+    job = Job.objects.get(pk=job_id)
+    running = Job.objects.filter(pk=job_id, state=Job.State.RUNNING)
+    func = HANDLERS.get(job.topic)
+    try:
+        if func is None:
+            raise LookupError(f"no handler for job topic {job.topic!r}")
+        func(job.payload)
+    except Exception as exc:
+        transient = isinstance(exc, RetryLaterError)
+        if not transient:
+            log.exception("job %s (%s) failed", job.pk, job.topic)
+        if job.attempts >= MAX_ATTEMPTS or func is None:
+            running.update(
+                state=Job.State.FAILED, finished_at=timezone.now(), last_error=str(exc)[:300]
+            )
+            if job.topic in ON_GIVE_UP:
+                ON_GIVE_UP[job.topic](job.payload, str(exc))
+            return Outcome.FAILED
+        running.update(
+            state=Job.State.PENDING,
+            lease_until=None,
+            run_after=timezone.now() + _backoff(job.attempts),
+            last_error=str(exc)[:300],
+        )
+        return Outcome.RETRY
+    running.update(state=Job.State.DONE, finished_at=timezone.now(), lease_until=None)
+    return Outcome.DONE
+
+
+def due(*, now: dt.datetime, limit: int) -> list[int]:
+    """Jobs the relay should run: pending and due, or running past their lease."""
+    return list(
+        Job.objects.filter(state__in=[Job.State.PENDING, Job.State.RUNNING], run_after__lte=now)
+        .filter(
+            Q(state=Job.State.PENDING, created_at__lte=now - RELAY_GRACE)
+            | Q(state=Job.State.PENDING, attempts__gt=0)
+            | Q(state=Job.State.RUNNING, lease_until__lt=now)
+        )
+        .order_by("run_after", "pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+def relay(*, now: dt.datetime | None = None, limit: int = 200) -> dict[str, int]:
+    """Run what is due and was not run; drop old finished jobs. Returns counts by outcome."""
+    now = now or timezone.now()
+    counts: dict[str, int] = {}
+    for job_id in due(now=now, limit=limit):
+        outcome = run(job_id, now=now)
+        counts[outcome] = counts.get(outcome, 0) + 1
+    Job.objects.filter(
+        pk__in=Job.objects.filter(state=Job.State.DONE, finished_at__lt=now - KEEP_DONE).values(
+            "pk"
+        )[:1000]
+    ).delete()
+    return counts
