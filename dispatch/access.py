@@ -67,10 +67,8 @@ class Reach:
         for grant in self.grants:
             if grant.role not in wanted:
                 continue
-            if grant.region_id:
-                paths.append(grant.region.path)
-            elif grant.unit.kind == UnitKind.CENTRE:
-                paths.append(grant.unit.region.path)
+            if grant.region_id or grant.in_centre:
+                paths.append(grant.node.path)
         return outermost(paths)
 
     def covers_centre(self, centre: Unit, roles: Iterable[str]) -> bool:
@@ -110,10 +108,14 @@ class Reach:
         ids = {g.unit_id for g in self.grants if g.unit_id}
         regions: set[int] = set()
         for grant in self.grants:
-            if not grant.region_id:
+            if grant.region is None:
                 continue
-            regions.add(grant.region_id)
-            if grant.role == Role.GRID_WORKER and grant.region.level == Level.GRID:
+            regions.add(grant.region.pk)
+            if (
+                grant.role == Role.GRID_WORKER
+                and grant.region.level == Level.GRID
+                and grant.region.parent_id is not None
+            ):
                 # A grid worker works for the village (community) of the grid.
                 regions.add(grant.region.parent_id)
         if regions:
@@ -134,9 +136,7 @@ class Reach:
 
     def clerk_region(self) -> Region | None:
         """The highest node the user is a counter clerk on."""
-        regions = [
-            g.region if g.region_id else g.unit.region for g in self.grants if g.role == Role.CLERK
-        ]
+        regions = [g.node for g in self.grants if g.role == Role.CLERK]
         return min(regions, key=lambda r: len(r.path)) if regions else None
 
 
@@ -146,7 +146,9 @@ def reach_of(user: User) -> Reach:
     if cached is None:
         cached = Reach(user)
         if user.is_authenticated:
-            user._zz_reach = cached  # type: ignore[union-attr]
+            # The grants are read once per request or task; a grant given meanwhile counts
+            # from the next one.
+            setattr(user, "_zz_reach", cached)  # noqa: B010
     return cached
 
 

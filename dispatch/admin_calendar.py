@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.contrib import admin
 
 from dispatch import calendar
-from dispatch.models import CalendarDay
+from dispatch.models import CalendarDay, CalendarYear
 
 
 @admin.register(CalendarDay)
@@ -37,3 +37,16 @@ class CalendarDayAdmin(admin.ModelAdmin):
     def delete_queryset(self, request, queryset):
         for day in queryset:
             calendar.delete_calendar_day(day=day)
+
+
+@admin.register(CalendarYear)
+class CalendarYearAdmin(admin.ModelAdmin):
+    """A year is confirmed here once every holiday and make-up day of it has been entered."""
+
+    list_display = ["year", "source", "confirmed_at", "note"]
+    fields = ["year", "note"]
+    ordering = ["-year"]
+
+    def save_model(self, request, obj, form, change):
+        saved = calendar.confirm_year(year=obj.year, source="admin", note=obj.note)
+        obj.pk = saved.pk

@@ -7,6 +7,7 @@ class DispatchConfig(AppConfig):
     verbose_name = _("案件流转")
 
     def ready(self) -> None:
-        # The modules that register outbox job handlers (dispatch.outbox.handler).
+        # The system checks, and the modules that register outbox job handlers.
+        import dispatch.checks  # noqa: F401
         import dispatch.notifications  # noqa: F401
         import dispatch.routing  # noqa: F401

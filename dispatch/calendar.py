@@ -29,8 +29,9 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from dispatch.models import CalendarDay
+from dispatch.models import CalendarDay, CalendarYear
 
 CACHE_PREFIX = "zz:calendar:v1:"
 CACHE_SECONDS = 24 * 3600
@@ -310,6 +311,7 @@ def seed_from_package(*, years: list[int] | None = None) -> dict:
         touched = sorted({day.year for day in days})
         for year in touched:
             invalidate_year(year)
+            confirm_year(year=year, source="chinesecalendar")
 
         def drop_cached_years() -> None:
             for year in touched:
@@ -317,3 +319,42 @@ def seed_from_package(*, years: list[int] | None = None) -> dict:
 
         transaction.on_commit(drop_cached_years)
     return {"created": created, "updated": updated, "kept": kept, "years": touched}
+
+
+# --- is the schedule known? -------------------------------------------------------------------
+#
+# The State Council publishes next year's holidays in the autumn; until the package or an
+# administrator has them, that year counts Monday-Friday. From November the people who can
+# enter them (administrators) and whose deadlines depend on them (supervisors) are told, in the
+# admin, on the supervisor's page, by ``manage.py check`` and on the health endpoint.
+
+NOTICE_FROM_MONTH = 11
+
+
+def confirm_year(*, year: int, source: str, note: str = "", now=None) -> CalendarYear:
+    """Record that ``year``'s holidays and make-up working days are complete."""
+    row, _created = CalendarYear.objects.update_or_create(
+        year=year,
+        defaults={"source": source, "note": note, "confirmed_at": now or timezone.now()},
+    )
+    return row
+
+
+def missing_years(*, now: dt.datetime | None = None) -> list[int]:
+    """This year, and from November next year, when their schedule is not confirmed."""
+    today = timezone.localdate(now or timezone.now())
+    wanted = [today.year]
+    if today.month >= NOTICE_FROM_MONTH:
+        wanted.append(today.year + 1)
+    known = set(CalendarYear.objects.filter(year__in=wanted).values_list("year", flat=True))
+    return [year for year in wanted if year not in known]
+
+
+def missing_years_notice(years: list[int]) -> str:
+    """The notice shown while ``years`` have no confirmed schedule ("" when none)."""
+    if not years:
+        return ""
+    return _(
+        "%(years)s年的法定节假日和调休安排尚未录入，期限暂按周一至周五计算。"
+        "请系统管理员在“节假日与调休”中录入，并在“节假日年度安排”中确认。"
+    ) % {"years": "、".join(str(y) for y in years)}

@@ -26,7 +26,7 @@ from people.models import Role, User
 
 def _staff(case: Case, cond: Q) -> list[User]:
     qs: QuerySet[User] = User.objects.filter(cond, is_active=True)
-    if case.accused_unit_id is not None:
+    if case.accused_unit is not None:
         qs = qs.exclude(pk__in=members_of(case.accused_unit).values("pk"))
     return list(qs.distinct().order_by("pk"))
 
@@ -51,7 +51,7 @@ def dispatchers_of(case: Case) -> list[User]:
 
 def task_holders(case: Case) -> list[User]:
     """Whoever must act on a deadline now: the lead unit's handlers, else the dispatchers."""
-    if case.lead_unit_id:
+    if case.lead_unit is not None:
         found = handlers_of(case, [case.lead_unit])
         if found:
             return found
@@ -98,7 +98,7 @@ def upper_supervisors(case: Case) -> list[User]:
     """Tier 2: supervisors of the level above the handling unit (the county at the top)."""
     unit = case.lead_unit or case.owner_unit
     region = unit.region
-    upper = region.parent if region.parent_id else region
+    upper = region.parent if region.parent is not None else region
     return _nearest(case, Role.SUPERVISOR, upper)
 
 

@@ -42,7 +42,7 @@ class CaseAction:
 
     @property
     def label(self) -> str:
-        return self.op.label
+        return str(self.op.label)
 
 
 def _yes(value: str) -> bool:

@@ -9,6 +9,8 @@ import logging
 
 from celery.signals import worker_process_init
 
+from intake.receipt import warm_up
+
 logger = logging.getLogger(__name__)
 
 
@@ -16,8 +18,6 @@ logger = logging.getLogger(__name__)
 def _warm_receipt_renderer(**kwargs) -> None:
     """Load the receipt fonts when a worker process starts, not while a clerk waits."""
     try:
-        from intake.receipt import warm_up
-
         warm_up()
     except Exception:  # a missing font must not stop the worker's other queues
         logger.exception("Could not warm up the receipt renderer")

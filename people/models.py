@@ -98,6 +98,19 @@ class RoleGrant(models.Model):
     def __str__(self) -> str:
         return f"{self.user} · {self.get_role_display()} · {self.unit or self.region}"
 
+    @property
+    def node(self) -> Region:
+        """The tree node the grant sits on: its region, or its unit's."""
+        if self.region is not None:
+            return self.region
+        assert self.unit is not None  # constraint grant_has_scope
+        return self.unit.region
+
+    @property
+    def in_centre(self) -> bool:
+        """Granted in a centre unit (which covers the centre's area like a region grant)."""
+        return self.unit is not None and self.unit.kind == "centre"
+
 
 class Party(models.Model):
     """A resident or organisation that is a party to a case (申请人/被申请人).

@@ -9,6 +9,7 @@ from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from dispatch import calendar
 from zongzhi.celery import app
 
 
@@ -31,6 +32,13 @@ def _check_broker() -> str | None:
     return None
 
 
+def _notices() -> list[dict]:
+    missing = calendar.missing_years()
+    if not missing:
+        return []
+    return [{"code": "calendar.missing_years", "years": missing}]
+
+
 @never_cache
 @require_GET
 def health(request):
@@ -40,6 +48,8 @@ def health(request):
     body = {
         "status": "ok" if ok else "error",
         "checks": {name: error or "ok" for name, error in checks.items()},
+        # Known gaps that do not stop the product (it still answers), for the operator to fix.
+        "notices": _notices() if checks["database"] is None else [],
         "ms": round((time.perf_counter() - started) * 1000, 1),
     }
     return JsonResponse(body, status=200 if ok else 503)

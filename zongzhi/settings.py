@@ -94,6 +94,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
+                "zongzhi.context_processors.notices",
             ],
         },
     },
@@ -203,8 +204,16 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
         "store_processed": False,
     }
     if CELERY_BROKER_URL.startswith("filesystem://")
-    else {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
+    # Redis: a message taken by a worker that dies (kill -9, OOM, a lost machine) is handed out
+    # again after this many seconds. It must exceed the longest task, or a task still running
+    # would be handed to a second worker: every task is stopped at CELERY_TASK_TIME_LIMIT, well
+    # below it, and the sweeper and the outbox relay end their pass earlier still by their own
+    # budgets. Work recorded in the outbox does not wait for this: the relay runs it again once
+    # its two-minute lease has passed.
+    else {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 300)}
 )
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 240)
+CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 30
 if CELERY_BROKER_URL.startswith("filesystem://"):
     # The transport needs its folders; web (publisher) and worker (consumer) both start here.
     for _folder in (_broker_queue, _broker_processed):

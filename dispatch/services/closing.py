@@ -196,7 +196,7 @@ def reopen_locked(case: Case, *, actor: Actor, reason: str, now: dt.datetime) ->
         "carried_out": None,
         "feedback_at": None,
     }
-    if case.profile_id:
+    if case.profile is not None:
         computed = deadlines.deadline_fields(case, profile=case.profile, start=now)
         fields.update({k: computed[k] for k in ("due_at", "warn_at")})
     if lead is not None:
