@@ -143,7 +143,12 @@ def test_error_messages_are_english(client, tree, people, cats):
     assert "Choose a time-limit scheme or enter a completion deadline" in body
     # A service error: the deadline is already past.
     response = client.post(
-        url, {"dispatch-unit": tree.police_a.pk, "dispatch-due_at": "2020-01-01T10:00"}
+        url,
+        {
+            "dispatch-unit": tree.police_a.pk,
+            "dispatch-due_at": "2020-01-01T10:00",
+            "dispatch-seen": Case.objects.get(pk=case.pk).event_count,
+        },
     )
     assert response.status_code == 409
     assert "The completion deadline must be in the future" in response.content.decode()
@@ -299,10 +304,10 @@ def test_the_catalog_has_every_string_of_the_code():
 def test_plural_forms_are_chosen_by_count():
     with translation.override("en"):
         one = translation.ngettext(
-            "找到 %(n)s 位当事人，已填入申请人", "找到 %(n)s 位当事人，已将第一位填入申请人", 1
+            "找到 %(n)s 位当事人，已填入申请人", "找到 %(n)s 位当事人，请核对后选择", 1
         )
         two = translation.ngettext(
-            "找到 %(n)s 位当事人，已填入申请人", "找到 %(n)s 位当事人，已将第一位填入申请人", 2
+            "找到 %(n)s 位当事人，已填入申请人", "找到 %(n)s 位当事人，请核对后选择", 2
         )
     assert one % {"n": 1} == "Found 1 party; filled in as applicant"
-    assert two % {"n": 2} == "Found 2 parties; the first is filled in as applicant"
+    assert two % {"n": 2} == "Found 2 parties; choose the one at the counter"
