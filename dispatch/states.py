@@ -101,10 +101,6 @@ TRANSITIONS: dict[Action, tuple[frozenset[Status], Status | None]] = {
 }
 
 
-def allowed_actions(status: Status | str) -> list[Action]:
-    return [action for action, (sources, _to) in TRANSITIONS.items() if status in sources]
-
-
 def target_status(action: Action, status: Status | str) -> Status | None:
     """The state ``action`` leads to from ``status``, or None if the table forbids it."""
     try:

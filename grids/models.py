@@ -74,13 +74,6 @@ class Region(models.Model):
     def __str__(self) -> str:
         return f"{self.name}({self.code})"
 
-    @property
-    def depth(self) -> int:
-        return self.path.count(PATH_SEPARATOR) - 2
-
-    def is_ancestor_of(self, other: Region) -> bool:
-        return other.path.startswith(self.path)
-
     def ancestor_codes(self) -> list[str]:
         return [part for part in self.path.split(PATH_SEPARATOR) if part]
 
@@ -133,10 +126,6 @@ class Unit(models.Model):
 
     def __str__(self) -> str:
         return self.name
-
-    @property
-    def is_centre(self) -> bool:
-        return self.kind == UnitKind.CENTRE
 
 
 class Centre(Unit):

@@ -12,14 +12,6 @@ def subtree(region: Region, *, include_self: bool = True) -> QuerySet[Region]:
     return qs if include_self else qs.exclude(pk=region.pk)
 
 
-def ancestors(region: Region) -> QuerySet[Region]:
-    return Region.objects.filter(code__in=region.ancestor_codes()).order_by("path")
-
-
-def units_under(region: Region) -> QuerySet[Unit]:
-    return Unit.objects.filter(region__path__startswith=region.path)
-
-
 def centre_of(region: Region) -> Unit | None:
     return Unit.objects.filter(region=region, kind="centre").first()
 
