@@ -111,19 +111,8 @@ def intake_new(request):
                 files=d["attachments"],
                 stashed=att.pending_as_stored(pending),
             )
-        except PartyMismatchError as exc:
-            return _mismatch(request, form, applicants, respondents, exc, pending, d)
         except IntakeError as exc:
-            form.add_error(None, exc.message)
-            return _render(
-                request,
-                form,
-                applicants,
-                respondents,
-                show_errors=True,
-                status=400,
-                pending=pending + att.stash_files(d["attachments"]),
-            )
+            return _refused(request, form, applicants, respondents, exc, pending, d)
         messages.success(
             request, _("已将本次诉求合并到案件%(code)s，未新建案件") % {"code": case.code}
         )
@@ -170,19 +159,8 @@ def intake_new(request):
             reject_reason=d["reject_reason"],
             referral=d["referral"],
         )
-    except PartyMismatchError as exc:
-        return _mismatch(request, form, applicants, respondents, exc, pending, d)
     except IntakeError as exc:
-        form.add_error(None, exc.message)
-        return _render(
-            request,
-            form,
-            applicants,
-            respondents,
-            show_errors=True,
-            status=400,
-            pending=pending + att.stash_files(d["attachments"]),
-        )
+        return _refused(request, form, applicants, respondents, exc, pending, d)
     if result.created:
         messages.success(request, _("已受理，案件编号 %(code)s") % {"code": result.case.code})
     else:
@@ -205,6 +183,22 @@ def _known_parties(parties):
         for party in rows:
             found[party.pk] = party
     return list(found.values())
+
+
+def _refused(request, form, applicants, respondents, exc: IntakeError, pending, d):
+    """The service refused: the form comes back with its message and everything given kept."""
+    if isinstance(exc, PartyMismatchError):
+        return _mismatch(request, form, applicants, respondents, exc, pending, d)
+    form.add_error(None, exc.message)
+    return _render(
+        request,
+        form,
+        applicants,
+        respondents,
+        show_errors=True,
+        status=400,
+        pending=pending + att.stash_files(d["attachments"]),
+    )
 
 
 def _mismatch(request, form, applicants, respondents, exc: PartyMismatchError, pending, d):

@@ -110,6 +110,32 @@ def _decide(
     return case, request
 
 
+def _record_decision(
+    case: Case,
+    request: PendingRequest,
+    *,
+    actor: User,
+    approve: bool,
+    note: str,
+    now: dt.datetime,
+    approved: Action,
+    denied: Action,
+    fields: dict | None = None,
+) -> None:
+    """The decision's event: an approval is public (the resident sees the new date)."""
+    _core.record(
+        case,
+        action=approved if approve else denied,
+        actor=actor,
+        now=now,
+        actor_unit=case.owner_unit,
+        note=note.strip(),
+        public=approve,
+        fields=fields if approve else None,
+        data={"request": request.pk, "days": request.days},
+    )
+
+
 def decide_extension(
     *,
     request: PendingRequest,
@@ -130,30 +156,21 @@ def decide_extension(
             now=now,
             seen_seq=seen_seq,
         )
+        fields = None
         if approve:
             fields = deadlines.extension_fields(case, days=request.days or 1, now=now)
             fields["extension_count"] = case.extension_count + 1
-            _core.record(
-                case,
-                action=Action.EXTENSION_APPROVED,
-                actor=actor,
-                now=now,
-                actor_unit=case.owner_unit,
-                note=note.strip(),
-                public=True,
-                fields=fields,
-                data={"request": request.pk, "days": request.days},
-            )
-        else:
-            _core.record(
-                case,
-                action=Action.EXTENSION_DENIED,
-                actor=actor,
-                now=now,
-                actor_unit=case.owner_unit,
-                note=note.strip(),
-                data={"request": request.pk},
-            )
+        _record_decision(
+            case,
+            request,
+            actor=actor,
+            approve=approve,
+            note=note,
+            now=now,
+            approved=Action.EXTENSION_APPROVED,
+            denied=Action.EXTENSION_DENIED,
+            fields=fields,
+        )
     return case
 
 
@@ -177,30 +194,19 @@ def decide_pause(
             now=now,
             seen_seq=seen_seq,
         )
-        if approve:
-            if case.paused_at is not None:
-                raise DispatchError(_("案件已中止办理，请先恢复办理"), code="paused")
-            _core.record(
-                case,
-                action=Action.PAUSED,
-                actor=actor,
-                now=now,
-                actor_unit=case.owner_unit,
-                note=note.strip(),
-                public=True,
-                fields={"paused_at": now},
-                data={"request": request.pk},
-            )
-        else:
-            _core.record(
-                case,
-                action=Action.PAUSE_DENIED,
-                actor=actor,
-                now=now,
-                actor_unit=case.owner_unit,
-                note=note.strip(),
-                data={"request": request.pk},
-            )
+        if approve and case.paused_at is not None:
+            raise DispatchError(_("案件已中止办理，请先恢复办理"), code="paused")
+        _record_decision(
+            case,
+            request,
+            actor=actor,
+            approve=approve,
+            note=note,
+            now=now,
+            approved=Action.PAUSED,
+            denied=Action.PAUSE_DENIED,
+            fields={"paused_at": now},
+        )
     return case
 
 
