@@ -17,7 +17,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from functools import cached_property
 
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
+from django.utils.translation import gettext as _
 
 from grids.models import Level, Region, Unit, UnitKind
 from people.models import Role, RoleGrant, User
@@ -30,6 +32,14 @@ SUPERVISE_ROLES = frozenset({Role.SUPERVISOR, Role.LEADER})
 REGION_ROLES = frozenset(
     {Role.CLERK, Role.GRID_WORKER, Role.DISPATCHER, Role.SUPERVISOR, Role.LEADER}
 )
+# The work desks and who may open them. The pages refuse everyone else (403) and the
+# navigation (zongzhi.navigation) offers each desk to exactly these roles.
+DESK_ROLES: dict[str, frozenset[str]] = {
+    "intake": frozenset({Role.CLERK}),
+    "dispatcher": MANAGER_ROLES,
+    "inbox": frozenset({Role.HANDLER}),
+    "supervise": SUPERVISE_ROLES,
+}
 # Units whose members include the staff granted on their region.
 REGIONAL_KINDS = (UnitKind.CENTRE, UnitKind.COMMITTEE)
 
@@ -152,6 +162,14 @@ def reach_of(user: User) -> Reach:
     return cached
 
 
+def in_unit(role: str, unit: Unit) -> Q:
+    """Users holding ``role`` for ``unit`` (for a centre, also on its node), as a filter."""
+    cond = Q(grants__role=role, grants__unit=unit)
+    if unit.kind == UnitKind.CENTRE:
+        cond |= Q(grants__role=role, grants__region_id=unit.region_id)
+    return cond
+
+
 def members_of(unit: Unit) -> QuerySet[User]:
     """Everyone who works for ``unit`` (the mirror of ``Reach.member_unit_ids``)."""
     cond = Q(grants__unit=unit)
@@ -160,3 +178,13 @@ def members_of(unit: Unit) -> QuerySet[User]:
         if unit.region.level == Level.VILLAGE:
             cond |= Q(grants__role=Role.GRID_WORKER, grants__region__parent_id=unit.region_id)
     return User.objects.filter(cond)
+
+
+def may_use_desk(user: User, desk: str) -> bool:
+    return user.is_authenticated and reach_of(user).has(*DESK_ROLES[desk])
+
+
+def require_desk(user: User, desk: str) -> None:
+    """A page of a desk the user does not work at answers 403 (styled, with the way back)."""
+    if not may_use_desk(user, desk):
+        raise PermissionDenied(_("您的岗位不使用此工作台"))

@@ -241,7 +241,10 @@ class VerifyForm(CaseActionForm):
     outcome = forms.ChoiceField(
         label=_("核查结论"), choices=VERIFY_CHOICES, widget=forms.RadioSelect
     )
-    carried_out = forms.ChoiceField(label=_("是否落实到位"), choices=YES_NO, initial="yes")
+    # Nothing is chosen for the supervisor: an answer not given is not recorded as "yes".
+    carried_out = forms.ChoiceField(
+        label=_("是否落实到位"), choices=YES_NO, widget=forms.RadioSelect
+    )
     note = forms.CharField(
         label=_("核查意见（返工时必填）"), widget=TEXTAREA, max_length=2000, required=False
     )
@@ -261,8 +264,13 @@ class FlagForm(CaseActionForm):
 
 
 class FollowUpForm(CaseActionForm):
+    # No level is preselected: a follow-up submitted without choosing records nothing.
     satisfaction = forms.TypedChoiceField(
-        label=_("回访满意度"), choices=Satisfaction.choices, coerce=int
+        label=_("回访满意度"),
+        choices=Satisfaction.choices,
+        coerce=int,
+        widget=forms.RadioSelect,
+        error_messages={"required": _("请选择回访满意度")},
     )
     carried_out = forms.ChoiceField(
         label=_("是否落实到位"), choices=[("", _("未确认")), *YES_NO], required=False

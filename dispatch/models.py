@@ -610,6 +610,7 @@ class Notification(models.Model):
         PENDING = "pending", _("待发送")
         SENT = "sent", _("已发送")
         FAILED = "failed", _("发送失败")
+        SKIPPED = "skipped", _("历史数据，未发送")
 
     dedup_key = models.CharField(max_length=160, unique=True)
     channel = models.CharField(max_length=8, choices=Channel.choices)
@@ -667,6 +668,8 @@ class Job(models.Model):
         RUNNING = "running", _("执行中")
         DONE = "done", _("已完成")
         FAILED = "failed", _("失败")
+        # Recorded while history was loaded (the demo county): the past is not work for now.
+        SKIPPED = "skipped", _("历史数据，未执行")
 
     key = models.CharField(max_length=160, unique=True)
     topic = models.CharField(max_length=48)
@@ -686,7 +689,7 @@ class Job(models.Model):
         verbose_name_plural = _("后台任务")
         constraints = [
             models.CheckConstraint(
-                condition=Q(state__in=["pending", "running", "done", "failed"]),
+                condition=Q(state__in=["pending", "running", "done", "failed", "skipped"]),
                 name="job_state_valid",
             ),
         ]

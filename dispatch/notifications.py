@@ -25,9 +25,11 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from dispatch import outbox
-from dispatch.models import Case, CaseParty, Notification
+from dispatch.access import in_unit
+from dispatch.models import Case, CaseEvent, CaseParty, Notification
 from dispatch.sms import SmsError, SmsMessage, SmsTransientError, get_backend
-from people.models import User
+from dispatch.states import Action
+from people.models import Role, User
 
 SEND_TOPIC = "notification.send"
 
@@ -71,10 +73,6 @@ TEMPLATES: dict[str, Template] = {
         _("案件%(code)s（%(summary)s）已超过%(clock)s期限%(when)s，升级督办。"),
     ),
     # To residents.
-    "feedback_resident": Template(
-        _("办理结果反馈"),
-        _("您的诉求（编号%(code)s）已有办理结果，可扫描受理单二维码查看。"),
-    ),
     "closed": Template(
         _("诉求已办结"), _("您的诉求（编号%(code)s）已办结，欢迎扫描受理单二维码评价。")
     ),
@@ -168,6 +166,53 @@ def notify(
     return written
 
 
+# Acting on a case settles the inbox messages that asked for that act: a unit that signs has
+# no "new task" left to read, a verified result no "to verify", a closed case nothing at all.
+# Unit-wide settlements reach the acting unit's handlers; case-wide ones every recipient.
+TASK_KINDS = frozenset({"assigned", "summoned", "reopened"})
+HANDLING_KINDS = frozenset(
+    {
+        *TASK_KINDS,
+        "rework",
+        "urged",
+        "resident_urged",
+        "deadline_yellow",
+        "deadline_red",
+        "deadline_tier1",
+        "deadline_tier2",
+    }
+)
+SETTLED_BY_UNIT: dict[str, frozenset[str]] = {
+    Action.SIGNED: TASK_KINDS,
+    Action.RETURNED: TASK_KINDS,
+}
+SETTLED_BY_CASE: dict[str, frozenset[str] | None] = {
+    Action.FEEDBACK: HANDLING_KINDS,
+    Action.VERIFIED: frozenset({"feedback"}),
+    Action.REWORK: frozenset({"feedback"}),
+    Action.FOLLOWED_UP: frozenset({"negative_rating"}),
+    Action.ARCHIVED: None,  # everything about the case
+    Action.REJECTED: None,
+}
+
+
+def settle(event: CaseEvent) -> int:
+    """Mark read the messages the event's act has answered; returns how many."""
+    unread = Notification.objects.filter(
+        case_id=event.case_id, channel=Notification.Channel.INBOX, read_at__isnull=True
+    )
+    if event.action in SETTLED_BY_UNIT and event.actor_unit is not None:
+        handlers = User.objects.filter(in_unit(Role.HANDLER, event.actor_unit))
+        unread = unread.filter(kind__in=SETTLED_BY_UNIT[event.action], recipient__in=handlers)
+    elif event.action in SETTLED_BY_CASE:
+        kinds = SETTLED_BY_CASE[event.action]
+        if kinds is not None:
+            unread = unread.filter(kind__in=kinds)
+    else:
+        return 0
+    return unread.update(read_at=event.at)
+
+
 def inbox_of(user: User) -> QuerySet[Notification]:
     """The user's in-app messages, newest first."""
     return (
@@ -246,7 +291,13 @@ def _give_up(payload: dict, reason: str) -> None:
     )
 
 
-@outbox.handler(SEND_TOPIC, on_give_up=_give_up)
+def _skip(payload: dict) -> None:
+    Notification.objects.filter(pk=payload["id"], state=Notification.State.PENDING).update(
+        state=Notification.State.SKIPPED
+    )
+
+
+@outbox.handler(SEND_TOPIC, on_give_up=_give_up, on_skip=_skip)
 def _send(payload: dict) -> None:
     try:
         deliver(payload["id"])

@@ -31,9 +31,12 @@ log = logging.getLogger("dispatch.outbox")
 
 Handler = Callable[[dict], None]
 GiveUp = Callable[[dict, str], None]
+Skip = Callable[[dict], None]
 HANDLERS: dict[str, Handler] = {}
 # Called once when a job of the topic has failed for the last time (e.g. mark the SMS failed).
 ON_GIVE_UP: dict[str, GiveUp] = {}
+# Called when a job recorded with loaded history is set aside (e.g. the SMS is not sent).
+ON_SKIP: dict[str, Skip] = {}
 
 # How long a claimed job may run before another runner may take it over. Every handler is far
 # shorter (a receipt PDF takes under a second, an SMS gateway call at most its timeout).
@@ -57,13 +60,17 @@ class Outcome:
     SKIPPED = "skipped"
 
 
-def handler(topic: str, *, on_give_up: GiveUp | None = None) -> Callable[[Handler], Handler]:
+def handler(
+    topic: str, *, on_give_up: GiveUp | None = None, on_skip: Skip | None = None
+) -> Callable[[Handler], Handler]:
     """Register the function that runs jobs of ``topic``; it takes the job's payload."""
 
     def register(func: Handler) -> Handler:
         HANDLERS[topic] = func
         if on_give_up is not None:
             ON_GIVE_UP[topic] = on_give_up
+        if on_skip is not None:
+            ON_SKIP[topic] = on_skip
         return func
 
     return register
@@ -174,3 +181,24 @@ def relay(*, now: dt.datetime | None = None, limit: int = 200) -> dict[str, int]
         )[:1000]
     ).delete()
     return counts
+
+
+def set_aside_history(*, recorded_before: dt.datetime) -> int:
+    """Set aside the pending jobs of events dated before ``recorded_before``; returns how many.
+
+    Loading history (the demo county's cases of the past months) records the jobs its events
+    would have had: residents' SMS from July, routing of cases long closed. They are the past,
+    not work for now: a worker that starts after the load must find nothing to catch up on.
+    """
+    jobs = list(
+        Job.objects.filter(state=Job.State.PENDING, created_at__lt=recorded_before).values_list(
+            "pk", "topic", "payload"
+        )
+    )
+    for _pk, topic, payload in jobs:
+        if topic in ON_SKIP:
+            ON_SKIP[topic](payload)
+    Job.objects.filter(pk__in=[pk for pk, _t, _p in jobs]).update(
+        state=Job.State.SKIPPED, finished_at=timezone.now()
+    )
+    return len(jobs)

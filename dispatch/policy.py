@@ -72,6 +72,7 @@ class Op(models.TextChoices):
     URGE = "urge", gettext_lazy("督办")
     FLAG = "flag", gettext_lazy("挂牌督办")
     FOLLOW_UP = "followup", gettext_lazy("回访")
+    FOLLOW_UP_AGAIN = "followup_again", gettext_lazy("再次回访")
     REOPEN = "reopen", gettext_lazy("重办")
     RECEIPT = "receipt", gettext_lazy("打印受理单")
     REISSUE_TOKEN = "reissue_token", gettext_lazy("补发查询码")
@@ -456,7 +457,31 @@ def _flag(s: Subject) -> Refusal | None:
 
 
 def _follow_up(s: Subject) -> Refusal | None:
-    return _first(lambda: _who(s.supervisor), lambda: _state(s, {Status.ARCHIVED}, Op.FOLLOW_UP))
+    def not_yet() -> Refusal | None:
+        if s.case.followed_up_at is not None:
+            return Refusal(_("本案已回访；如需再次回访，请选择“再次回访”"), "followed_up")
+        return None
+
+    return _first(
+        lambda: _who(s.supervisor),
+        lambda: _state(s, {Status.ARCHIVED}, Op.FOLLOW_UP),
+        not_yet,
+    )
+
+
+def _follow_up_again(s: Subject) -> Refusal | None:
+    """A second call, intended and labelled as such: only after the first."""
+
+    def done_once() -> Refusal | None:
+        if s.case.followed_up_at is None:
+            return Refusal(_("本案尚未回访"), "not_followed_up")
+        return None
+
+    return _first(
+        lambda: _who(s.supervisor),
+        lambda: _state(s, {Status.ARCHIVED}, Op.FOLLOW_UP_AGAIN),
+        done_once,
+    )
 
 
 def _reopen(s: Subject) -> Refusal | None:
@@ -494,8 +519,9 @@ def _alert(s: Subject) -> Refusal | None:
 def _rate(s: Subject) -> Refusal | None:
     if s.case.resident_rating is not None:
         return Refusal(_("您已评价过本案件，每件只能评价一次"), "rated")
-    if s.case.status not in (Status.FEEDBACK, Status.ARCHIVED):
-        return Refusal(_("案件办理反馈后才能评价"), "too_early")
+    # The resident rates a result that has passed verification, never one about to be reworked.
+    if s.case.status != Status.ARCHIVED:
+        return Refusal(_("案件办结后才能评价"), "too_early")
     return None
 
 
@@ -538,6 +564,7 @@ RULES: dict[Op, Callable[[Subject], Refusal | None]] = {
     Op.URGE: _urge,
     Op.FLAG: _flag,
     Op.FOLLOW_UP: _follow_up,
+    Op.FOLLOW_UP_AGAIN: _follow_up_again,
     Op.REOPEN: _reopen,
     Op.RECEIPT: _receipt,
     Op.REISSUE_TOKEN: _receipt,

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 
 from django.db.models import Q, QuerySet
 
-from dispatch.access import members_of
+from dispatch.access import in_unit, members_of
 from dispatch.models import Case, CaseParty, PartyRole
 from grids.models import Region, Unit, UnitKind
 from people.models import Role, User
@@ -31,22 +31,15 @@ def _staff(case: Case, cond: Q) -> list[User]:
     return list(qs.distinct().order_by("pk"))
 
 
-def _in_unit(role: str, unit: Unit) -> Q:
-    cond = Q(grants__role=role, grants__unit=unit)
-    if unit.kind == UnitKind.CENTRE:
-        cond |= Q(grants__role=role, grants__region_id=unit.region_id)
-    return cond
-
-
 def handlers_of(case: Case, units: Iterable[Unit]) -> list[User]:
     cond = Q(pk__in=[])
     for unit in units:
-        cond |= _in_unit(Role.HANDLER, unit)
+        cond |= in_unit(Role.HANDLER, unit)
     return _staff(case, cond)
 
 
 def dispatchers_of(case: Case) -> list[User]:
-    return _staff(case, _in_unit(Role.DISPATCHER, case.owner_unit))
+    return _staff(case, in_unit(Role.DISPATCHER, case.owner_unit))
 
 
 def task_holders(case: Case) -> list[User]:
@@ -88,7 +81,7 @@ def unit_heads(case: Case) -> list[User]:
         or _staff(case, Q(grants__role=Role.SUPERVISOR, grants__unit=unit))
         or _staff(
             case,
-            _in_unit(Role.LEADER, unit)
+            in_unit(Role.LEADER, unit)
             | Q(grants__role=Role.LEADER, grants__region_id=unit.region_id),
         )
     )

@@ -21,6 +21,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from dispatch import forms, policy, selectors, services
+from dispatch.access import require_desk
 from dispatch.errors import DispatchError
 from dispatch.models import PendingRequest
 from dispatch.notifications import inbox_of
@@ -47,6 +48,18 @@ class CaseAction:
 
 def _yes(value: str) -> bool:
     return value == "yes"
+
+
+def _follow_up(request, case, data, *, again: bool = False):
+    return services.follow_up_case(
+        case=case,
+        actor=request.user,
+        satisfaction=data["satisfaction"],
+        carried_out=None if not data["carried_out"] else _yes(data["carried_out"]),
+        note=data["note"],
+        again=again,
+        seen_seq=data["seen"],
+    )
 
 
 def _decide(request, case, data):
@@ -222,17 +235,9 @@ ACTIONS: list[CaseAction] = [
             case=c, actor=r.user, flagged=_yes(d["flagged"]), note=d["note"], seen_seq=d["seen"]
         ),
     ),
+    CaseAction(Op.FOLLOW_UP, forms.FollowUpForm, lambda r, c, d: _follow_up(r, c, d)),
     CaseAction(
-        Op.FOLLOW_UP,
-        forms.FollowUpForm,
-        lambda r, c, d: services.follow_up_case(
-            case=c,
-            actor=r.user,
-            satisfaction=d["satisfaction"],
-            carried_out=None if not d["carried_out"] else _yes(d["carried_out"]),
-            note=d["note"],
-            seen_seq=d["seen"],
-        ),
+        Op.FOLLOW_UP_AGAIN, forms.FollowUpForm, lambda r, c, d: _follow_up(r, c, d, again=True)
     ),
     CaseAction(
         Op.REOPEN,
@@ -256,6 +261,7 @@ ACTIONS_BY_SLUG = {a.slug: a for a in ACTIONS}
 @login_required
 @require_GET
 def dispatcher_queue(request):
+    require_desk(request.user, "dispatcher")
     queue = selectors.dispatcher_queue(request.user)
     return render(request, "dispatch/dispatcher.html", {"queue": queue})
 
@@ -263,6 +269,7 @@ def dispatcher_queue(request):
 @login_required
 @require_GET
 def handler_inbox(request):
+    require_desk(request.user, "inbox")
     inbox = selectors.handler_inbox(request.user, now=timezone.now())
     sections = [(key, SECTION_LABELS[key], inbox[key]) for key in selectors.INBOX_SECTIONS]
     # Urging notes and new tasks: the messages written by the services' notify().
@@ -282,6 +289,7 @@ SECTION_LABELS = {
 @login_required
 @require_GET
 def supervisor_queue(request):
+    require_desk(request.user, "supervise")
     queue = selectors.supervisor_queue(request.user, now=timezone.now())
     return render(request, "dispatch/supervise.html", {"queue": queue})
 

@@ -31,7 +31,7 @@ from dispatch import outbox, services
 from dispatch.deadlines import due_after
 from dispatch.models import Case, PartyRole
 from dispatch.routing import find_rule
-from dispatch.states import Status
+from dispatch.states import Action, Status
 from intake import fonts
 from intake.qr import qr_png_data_uri, qr_svg, qr_version, tracking_url
 
@@ -89,6 +89,19 @@ def promised_reply(case: Case) -> Promise | None:
         return None
 
 
+def resolved_on_the_spot(case: Case) -> bool:
+    return case.events.filter(action=Action.DISPATCHED, data__on_spot=True).exists()
+
+
+def receipt_title(case: Case) -> str:
+    """Each outcome its own paper: a receipt, a notice of resolution, a notice of refusal."""
+    if case.status == Status.REJECTED:
+        return _("不予受理告知单")
+    if case.status == Status.ARCHIVED and resolved_on_the_spot(case):
+        return _("当场办结告知单")
+    return _("受理回执")
+
+
 def next_steps(case: Case) -> str:
     if case.status == Status.REJECTED:
         return _(
@@ -111,6 +124,7 @@ def receipt_context(case: Case, *, size: str = DEFAULT_SIZE, for_pdf: bool = Fal
     url = tracking_url(case)
     is_rejected = case.status == Status.REJECTED
     return {
+        "title": receipt_title(case),
         "case": case,
         "centre": case.owner_unit,
         "clerk_number": case.created_by.work_number if case.created_by is not None else "",

@@ -12,9 +12,10 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from dispatch import policy
+from dispatch.access import require_desk
 from dispatch.policy import Op
 from dispatch.selectors import case_for
-from dispatch.states import Action
+from dispatch.states import Action, Status
 from intake import attachments as att
 from intake import selectors
 from intake.forms import (
@@ -41,8 +42,9 @@ ADD_ROW = {"add_applicant": "applicants", "add_respondent": "respondents"}
 
 
 def _require_clerk(request):
+    require_desk(request.user, "intake")
     if selectors.clerk_centre(request.user) is None:
-        raise PermissionDenied(_("只有窗口受理员可以受理诉求"))
+        raise PermissionDenied(_("您所在区划尚未设立综治中心，请联系系统管理员"))
 
 
 def _forms(request, data=None, files=None):
@@ -80,7 +82,7 @@ def intake_new(request):
     form, applicants, respondents = _forms(request, data, request.FILES)
     valid = form.is_valid() & applicants.is_valid() & respondents.is_valid()
     if not valid:
-        checked = form.cleaned_data.get("attachments") or []
+        # Every file that passes its own check is kept, even when another one was refused.
         return _render(
             request,
             form,
@@ -88,7 +90,7 @@ def intake_new(request):
             respondents,
             show_errors=True,
             status=400,
-            pending=pending + att.stash_files(checked),
+            pending=_stash_uploads(request, pending),
         )
 
     d = form.cleaned_data
@@ -162,10 +164,21 @@ def intake_new(request):
     except IntakeError as exc:
         return _refused(request, form, applicants, respondents, exc, pending, d)
     if result.created:
-        messages.success(request, _("已受理，案件编号 %(code)s") % {"code": result.case.code})
+        messages.success(request, outcome_message(result.case))
     else:
         messages.info(request, _("该表单已提交过，以下为已创建的案件"))
     return redirect("intake_case", code=result.case.code)
+
+
+def outcome_message(case) -> str:
+    """What the clerk is told after saving: each outcome in its own words."""
+    if case.status == Status.REJECTED:
+        return _("已登记为不予受理，案件编号 %(code)s。请打印不予受理告知单交给群众。") % {
+            "code": case.code
+        }
+    if case.status == Status.ARCHIVED:
+        return _("已当场办结，案件编号 %(code)s。请打印办结告知单交给群众。") % {"code": case.code}
+    return _("已受理，案件编号 %(code)s。请打印受理回执交给群众。") % {"code": case.code}
 
 
 def _known_parties(parties):

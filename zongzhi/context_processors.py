@@ -1,10 +1,16 @@
-"""What every staff page may show in its header."""
+"""What every staff page may show in its header: the navigation, the calendar notice."""
 
 from __future__ import annotations
 
 from dispatch import calendar
 from dispatch.access import SUPERVISE_ROLES, reach_of
 from people.models import ADMIN_ROLES
+from zongzhi.navigation import links_for
+
+
+def navigation(request) -> dict:
+    user = getattr(request, "user", None)
+    return {"nav_links": links_for(user) if user is not None else []}
 
 
 def notices(request) -> dict:

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
-from django.utils.translation import gettext_lazy as _
 
 from zongzhi.env import dev_secret, env_bool, env_int, env_list, env_secret, env_str
 
@@ -44,11 +43,18 @@ if not FIELD_ENCRYPTION_KEYS or not BLIND_INDEX_KEY:
     BLIND_INDEX_KEY = BLIND_INDEX_KEY or dev_secret(VAR_DIR / "blind_index_key", nbytes=32)
 FIELD_CIPHER = env_str("FIELD_CIPHER", "people.crypto.AesGcmCipher")
 
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"] if DEBUG else [])
+# Where ``./dev up`` serves (Procfile.dev): the embedded default's public address follows it.
+ZONGZHI_HOST = env_str("ZONGZHI_HOST", "127.0.0.1")
+ZONGZHI_PORT = env_int("ZONGZHI_PORT", 8000)
+# QR codes and SMS links are built from this, never from the request's Host header. Production
+# sets the address residents reach the product at (https://..., through the proxy).
+PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", f"http://{ZONGZHI_HOST}:{ZONGZHI_PORT}").rstrip("/")
+
+ALLOWED_HOSTS = env_list(
+    "ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", ZONGZHI_HOST] if DEBUG else []
+)
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
-# QR codes and SMS links are built from this, never from the request's Host header.
-PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -72,10 +78,10 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "zongzhi.middleware.LanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -94,6 +100,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
+                "zongzhi.context_processors.navigation",
                 "zongzhi.context_processors.notices",
             ],
         },
@@ -138,7 +145,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "zh-hans"
-LANGUAGES = [("zh-hans", _("简体中文")), ("en", _("English"))]
+# Each language named in itself, whatever the interface language is.
+LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = env_str("TIME_ZONE", "Asia/Shanghai")
 USE_I18N = True

@@ -1,38 +1,39 @@
+"""The staff landing page and the error pages."""
+
+from __future__ import annotations
+
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
-from django.urls import reverse
-from django.utils.translation import gettext_lazy as _
+from django.views.decorators.csrf import requires_csrf_token
+from django.views.decorators.http import require_POST
+from django.views.i18n import set_language as django_set_language
 
-from people.models import Role
 from people.selectors import roles_of
-
-# What each role works on, in the order a centre's day runs.
-_LINKS = [
-    ("intake_new", {Role.CLERK, Role.GRID_WORKER}, _("窗口受理"), _("登记群众诉求并打印受理单")),
-    ("dispatch:dispatcher", {Role.DISPATCHER}, _("派单"), _("立案、分类定级、派单、上报与下派")),
-    (
-        "dispatch:inbox",
-        {Role.HANDLER, Role.GRID_WORKER},
-        _("承办"),
-        _("签收、办理、反馈、申请延期或中止"),
-    ),
-    (
-        "dispatch:supervise",
-        {Role.SUPERVISOR, Role.LEADER},
-        _("督办"),
-        _("审批延期与中止、核查结案、回访"),
-    ),
-]
+from zongzhi.navigation import links_for
 
 
 @login_required
 def home(request):
-    """The staff landing page: what this person's roles let them do."""
-    roles = roles_of(request.user)
-    held = {grant.role for grant in roles}
-    links = [
-        {"url": reverse(name), "label": label, "help": help_text}
-        for name, wanted, label, help_text in _LINKS
-        if held & wanted
-    ]
-    return render(request, "home.html", {"roles": roles, "links": links})
+    """The staff landing page: the desks this person works at."""
+    return render(
+        request, "home.html", {"roles": roles_of(request.user), "links": links_for(request.user)}
+    )
+
+
+@require_POST
+def set_language(request):
+    """The language switch: a cookie for everyone, and the profile of a member of staff."""
+    response = django_set_language(request)
+    language = request.POST.get("language")
+    user = request.user
+    if user.is_authenticated and language in {code for code, _name in settings.LANGUAGES}:
+        user.language = language
+        user.save(update_fields=["language"])
+    return response
+
+
+@requires_csrf_token
+def server_error(request):
+    """500: the styled page in the user's language, with nothing that could fail again."""
+    return render(request, "500.html", status=500)

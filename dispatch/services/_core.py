@@ -13,7 +13,7 @@ import datetime as dt
 
 from django.utils.translation import gettext as _
 
-from dispatch import policy
+from dispatch import notifications, policy
 from dispatch.actors import Actor
 from dispatch.errors import DispatchError, StaleCaseError
 from dispatch.events import append_event
@@ -137,6 +137,7 @@ def _save_with_event(case: Case, *, new_status: str, fields: dict | None, **even
         update_fields.add("status")
     appended = append_event(case=case, from_status=old_status, to_status=new_status, **event)
     case.save(update_fields=sorted(update_fields))
+    notifications.settle(appended)
     return appended
 
 

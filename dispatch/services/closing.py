@@ -136,17 +136,22 @@ def follow_up_case(
     satisfaction: int,
     carried_out: bool | None = None,
     note: str = "",
+    again: bool = False,
     seen_seq: int | None = None,
     now: dt.datetime | None = None,
 ) -> Case:
-    """回访: the follow-up call after closing, with the resident's satisfaction."""
+    """回访: the follow-up call after closing, with the resident's satisfaction.
+
+    ``again`` is a second call, chosen as such; the latest call's answers are the case's.
+    """
     now = now or timezone.now()
     try:
         level = Satisfaction(int(satisfaction))
     except (TypeError, ValueError):
         raise DispatchError(_("请选择回访满意度"), code="satisfaction") from None
     with transaction.atomic():
-        case, _s = _core.begin(Op.FOLLOW_UP, case=case, actor=actor, now=now, seen_seq=seen_seq)
+        op = Op.FOLLOW_UP_AGAIN if again else Op.FOLLOW_UP
+        case, _s = _core.begin(op, case=case, actor=actor, now=now, seen_seq=seen_seq)
         fields: dict = {"followup_satisfaction": int(level), "followed_up_at": now}
         if carried_out is not None:
             fields["carried_out"] = carried_out
@@ -158,7 +163,7 @@ def follow_up_case(
             actor_unit=case.owner_unit,
             note=note.strip(),
             fields=fields,
-            data={"satisfaction": int(level), "carried_out": carried_out},
+            data={"satisfaction": int(level), "carried_out": carried_out, "again": again},
         )
     return case
 

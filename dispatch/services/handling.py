@@ -104,7 +104,9 @@ def submit_feedback(
 ) -> Case:
     """反馈: the lead unit reports the result; the owner centre verifies next.
 
-    Checked files are linked to the feedback event, as for ``record_progress`` (staff-only).
+    The resident hears of the result when it has passed verification (``closing``), not
+    before: a result sent back for rework was never theirs to read. Checked files are linked
+    to the feedback event, as for ``record_progress`` (staff-only).
     """
     now = now or timezone.now()
     result = _core.required(result, _("请填写办理结果"), "result_required")
@@ -125,14 +127,6 @@ def submit_feedback(
             params={"code": case.code, "unit": task.unit.name},
             users=recipients.nearest_supervisors(case),
             key=f"case:{case.pk}:{event.seq}:feedback",
-            now=now,
-        )
-        notify(
-            case=case,
-            kind="feedback_resident",
-            params={"code": case.code},
-            party=recipients.applicant(case),
-            key=f"case:{case.pk}:{event.seq}:feedback_sms",
             now=now,
         )
     return case

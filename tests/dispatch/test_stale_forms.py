@@ -30,6 +30,11 @@ def _archived(tree, people, loop):
     return services.verify_case(case=case, actor=loop.sup_a, passed=True)
 
 
+def _followed_up(tree, people, loop):
+    case = _archived(tree, people, loop)
+    return services.follow_up_case(case=case, actor=loop.sup_a, satisfaction=4)
+
+
 def _paused(tree, people, loop):
     case = in_progress(tree, people, loop)
     request = services.request_pause(case=case, actor=loop.police, reason="等待法院判决")
@@ -76,6 +81,7 @@ SCENARIOS = {
     "urge": (in_progress, "sup_a", {"note": "抓紧办理"}),
     "flag": (in_progress, "sup_a", {"flagged": "yes"}),
     "followup": (_archived, "sup_a", {"satisfaction": "4"}),
+    "followup_again": (_followed_up, "sup_a", {"satisfaction": "3"}),
     "reopen": (_archived, "sup_a", {"reason": "群众不满意"}),
     "reissue_token": (lambda t, p, lp: new_case(t, p), "alice", {}),
 }
@@ -96,11 +102,11 @@ def _value(name, value, tree, loop, case):
 
 
 def _someone_else_acts(case, people):
-    """A supervisor's note (on a closed case: a follow-up call) adds an event."""
+    """A supervisor's note (on a closed case: the counter reissues the receipt) adds an event."""
     if case.is_open:
         services.urge_case(case=case, actor=people.dave, note="请加快")
     else:
-        services.follow_up_case(case=case, actor=people.dave, satisfaction=5)
+        services.reissue_tracking_token(case=case, actor=people.alice)
 
 
 @pytest.mark.parametrize("slug", sorted(SCENARIOS))

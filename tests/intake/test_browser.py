@@ -10,7 +10,7 @@ from django.db import connections
 from dispatch.models import Case
 from dispatch.states import Status
 from tests.intake import intake_helpers
-from tests.intake.intake_helpers import APPLICANT, drive_to_feedback
+from tests.intake.intake_helpers import APPLICANT, drive_to_archive
 
 # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are
 # synchronous and safe, but Django refuses them under a running loop unless told otherwise.
@@ -79,7 +79,7 @@ def test_register_print_track_and_rate(browser, live_server, tree, people, cats)
     assert code in page.content()
     desk.close()
 
-    drive_to_feedback(case, tree, people)
+    drive_to_archive(case, tree, people)
 
     phone = browser.new_context(
         viewport={"width": 375, "height": 667}, is_mobile=True, has_touch=True, locale="zh-CN"
@@ -88,7 +88,7 @@ def test_register_print_track_and_rate(browser, live_server, tree, people, cats)
     response = mobile.goto(f"{base}/t/{case.tracking_token}")
     assert response.status == 200
     assert response.headers["cache-control"] == "no-store"
-    assert mobile.inner_text("li[aria-current=step] .label") == "处理反馈"
+    assert "结案归档" in mobile.inner_text("main")
     body = mobile.content()
     assert APPLICANT["name"] not in body and APPLICANT["phone"] not in body
     # Fits the phone: no horizontal scrolling.

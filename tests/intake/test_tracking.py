@@ -140,15 +140,20 @@ def test_lookup_is_rate_limited_per_code_and_per_address(client, case):
     assert fresh.status_code == 302
 
 
-def test_resident_rates_once_after_feedback(
+def test_resident_rates_once_after_the_result_is_verified(
     client, case, tree, people, django_capture_on_commit_callbacks
 ):
     body = page(client, case)
-    assert "提交评价" not in body  # nothing to rate before feedback
+    assert "提交评价" not in body  # nothing to rate before a result
     assert client.post(f"/t/{case.tracking_token}/rate", {"rating": "5"}).status_code == 400
 
     with django_capture_on_commit_callbacks(execute=True):
         drive_to_feedback(case, tree, people)
+    # A result not yet verified may still be sent back for rework: not for rating yet.
+    assert "提交评价" not in page(client, case)
+    assert client.post(f"/t/{case.tracking_token}/rate", {"rating": "5"}).status_code == 400
+    with django_capture_on_commit_callbacks(execute=True):
+        services.verify_case(case=case, actor=people.dave, passed=True)
     assert "提交评价" in page(client, case)
     with django_capture_on_commit_callbacks(execute=True):
         done = client.post(f"/t/{case.tracking_token}/rate", {"rating": "4", "comment": "很好"})

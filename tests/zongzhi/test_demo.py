@@ -10,8 +10,17 @@ from django.apps import apps
 from django.core.management import call_command
 from django.utils import timezone
 
+from dispatch import outbox
 from dispatch.events import verify_chain
-from dispatch.models import Case, CaseEvent, Category, DeadlineProfile, RoutingRule
+from dispatch.models import (
+    Case,
+    CaseEvent,
+    Category,
+    DeadlineProfile,
+    Job,
+    Notification,
+    RoutingRule,
+)
 from dispatch.states import Status
 from grids.models import Level, Region, Unit, UnitKind
 from people.models import Role, RoleGrant, User
@@ -141,3 +150,13 @@ def test_demo_logins_work_and_sysadmin_reaches_the_admin(client):
     response = client.get("/admin/grids/region/", {"q": "xlt"})
     assert response.status_code == 200
     assert "兴隆台镇" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_the_demo_leaves_no_backlog_for_the_worker():
+    """The demo's past is history: no SMS from July, nothing for a fresh worker to catch up."""
+    _load(40)
+    assert Job.objects.exists()  # its events did record their after-commit work
+    assert not Job.objects.filter(state__in=[Job.State.PENDING, Job.State.RUNNING]).exists()
+    assert not Notification.objects.filter(state=Notification.State.PENDING).exists()
+    assert outbox.due(now=timezone.now() + dt.timedelta(hours=1), limit=10) == []

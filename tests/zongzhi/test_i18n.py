@@ -22,7 +22,7 @@ from dispatch.models import Case, Category
 from grids.models import Region, Unit
 from people.models import User
 from tests.intake import intake_helpers
-from tests.intake.intake_helpers import drive_to_feedback, register_via_http
+from tests.intake.intake_helpers import drive_to_archive, register_via_http
 
 pytestmark = pytest.mark.django_db
 
@@ -94,11 +94,18 @@ def test_login_page_is_chinese_by_default_and_english_after_switching(client):
     assert chinese_left(body) == []
 
 
-def test_browser_language_english_is_honoured_without_switching(client):
-    body = client.get("/login/", HTTP_ACCEPT_LANGUAGE="en-GB,en;q=0.9").content.decode()
-    assert "Staff login" in body
-    body = client.get("/login/", HTTP_ACCEPT_LANGUAGE="zh-CN,zh;q=0.9").content.decode()
-    assert "工作人员登录" in body
+def test_the_browser_language_does_not_choose_the_interface(client, people):
+    """Chinese unless the person chose otherwise: a browser set to English changes nothing."""
+    english_browser = {"HTTP_ACCEPT_LANGUAGE": "en-GB,en;q=0.9"}
+    assert "工作人员登录" in client.get("/login/", **english_browser).content.decode()
+    client.force_login(people.alice)
+    assert "窗口受理" in client.get("/intake/", **english_browser).content.decode()
+    switch_to_english(client)
+    people.alice.refresh_from_db()
+    assert people.alice.language == "en"  # kept on the profile
+    elsewhere = type(client)()  # another computer, another browser
+    elsewhere.force_login(people.alice)
+    assert "Counter intake" in elsewhere.get("/intake/").content.decode()
 
 
 def test_a_failed_login_explains_in_english(client, people):
@@ -118,6 +125,9 @@ def test_staff_pages_render_in_english(client, tree, people, cats):
 
     case = register_via_http(client, tree)
     client.force_login(people.erin)
+    # The language is each person's own: another user at the same browser keeps theirs.
+    assert "派单工作台" in client.get("/work/dispatcher/").content.decode()
+    switch_to_english(client)
     queue = client.get("/work/dispatcher/").content.decode()
     assert "Dispatch desk" in queue
     assert "派单工作台" not in queue
@@ -175,7 +185,7 @@ def test_public_tracking_page_in_both_languages(
     assert chinese_left(english) == []
 
     with django_capture_on_commit_callbacks(execute=True):  # drops the cached page
-        drive_to_feedback(case, tree, people)
+        drive_to_archive(case, tree, people)
     english = client.get(url).content.decode()
     assert "Please rate our work" in english
     assert "Very satisfied" in english

@@ -101,3 +101,31 @@ def test_secret_key_from_file(tmp_path):
     missing = _start({**secrets, "SECRET_KEY_FILE": str(tmp_path / "nope")}, tmp_path)
     assert missing.returncode != 0
     assert "cannot be read" in missing.stderr
+
+
+def test_the_embedded_default_prints_qr_codes_for_the_port_it_serves_on(tmp_path):
+    probe = "from django.conf import settings; print(settings.PUBLIC_BASE_URL)"
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "zongzhi.settings"}
+    env.pop("PUBLIC_BASE_URL", None)
+    env.update({"ZONGZHI_VAR_DIR": str(tmp_path), "ZONGZHI_PORT": "8101"})
+    out = subprocess.run(
+        [sys.executable, "-c", f"import django; django.setup(); {probe}"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    assert out.strip() == "http://127.0.0.1:8101"
+    env["PUBLIC_BASE_URL"] = "https://zz.qinghe.example.cn/"
+    out = subprocess.run(
+        [sys.executable, "-c", f"import django; django.setup(); {probe}"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    assert out.strip() == "https://zz.qinghe.example.cn"
