@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from dispatch.attachments import MultipleFileField
 from dispatch.models import Case, Category, DeadlineProfile, PendingRequest
@@ -12,6 +13,11 @@ from grids.models import Region, Unit, UnitKind
 
 TEXTAREA = forms.Textarea(attrs={"rows": 3})
 ATTACHMENTS_LABEL = _("附件（照片、扫描件、PDF）")
+
+
+def working_days(n: int) -> str:
+    """The one wording of a number of working days (延期 counts working days)."""
+    return ngettext("%(n)d个工作日", "%(n)d个工作日", n) % {"n": n}
 
 
 def _ancestor_paths(path: str) -> list[str]:
@@ -229,7 +235,7 @@ class DecideForm(CaseActionForm):
             case=self.case, state=PendingRequest.State.PENDING
         )
         self.fields["request"].label_from_instance = lambda r: (
-            f"{r.get_kind_display()}：{r.reason}" + (f"（{r.days}天）" if r.days else "")
+            f"{r.get_kind_display()}: {r.reason}" + (f" ({working_days(r.days)})" if r.days else "")
         )
 
 

@@ -12,7 +12,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
-from dispatch.actors import ActorKind
+from dispatch.actors import ActorKind, SystemSource
 from dispatch.states import OPEN_STATUSES, Action, Channel, Grade, Satisfaction, Status
 from grids.models import Level, Region, Unit
 from people.fields import EncryptedTextField
@@ -448,6 +448,20 @@ class CaseEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.case_id}#{self.seq} {self.action}"
+
+    @property
+    def actor_label(self) -> str:
+        """Who acted, for staff pages: the product names itself and the rule that decided."""
+        if self.actor_kind == ActorKind.RESIDENT:
+            return str(ActorKind.RESIDENT.label)
+        if self.actor_kind != ActorKind.SYSTEM:
+            return str(self.actor) if self.actor_id else ""
+        system = self.data.get("system") or {}
+        source = system.get("source")
+        label = SystemSource(source).label if source in SystemSource.values else ""
+        if system.get("rule"):
+            return _("系统（%(source)s #%(rule)s）") % {"source": label, "rule": system["rule"]}
+        return _("系统（%(source)s）") % {"source": label} if label else str(ActorKind.SYSTEM.label)
 
 
 class AssignmentRole(models.TextChoices):

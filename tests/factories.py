@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import itertools
+
+from PIL import Image
 
 from dispatch.actors import LOADER
 from dispatch.models import Category, CategoryKind, DeadlineProfile
@@ -84,6 +87,16 @@ def case(*, region: Region, owner_unit: Unit, actor: User | None = None, **kw):
     kw.setdefault("summary", "楼上装修噪音扰民")
     obj, _created = create_case(actor=actor or LOADER, region=region, owner_unit=owner_unit, **kw)
     return obj
+
+
+# The smallest files the upload checks accept as a PDF and as a photo.
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+def png_bytes(size: tuple[int, int] = (16, 12)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, (30, 120, 200)).save(buf, format="PNG")
+    return buf.getvalue()
 
 
 __all__ = ["Level", "Role"]

@@ -30,7 +30,7 @@ def request_extension(
     now = now or timezone.now()
     reason = _core.required(reason, _("申请延期必须说明理由"))
     if days < 1:
-        raise DispatchError(_("延期天数至少为1天"), code="days")
+        raise DispatchError(_("延期至少1个工作日"), code="days")
     with transaction.atomic():
         case, _s = _core.begin(Op.EXTENSION, case=case, actor=actor, now=now, seen_seq=seen_seq)
         return _open_request(

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import io
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
-from PIL import Image
 
 from dispatch import services
 from dispatch.attachments import check_upload
@@ -16,17 +14,10 @@ from dispatch.models import Attachment, CaseEvent
 from dispatch.states import Action, Status
 from tests.dispatch import loopkit
 from tests.dispatch.loopkit import in_progress
+from tests.factories import PDF, png_bytes
 
 pytestmark = pytest.mark.django_db
 loop = loopkit.loop  # the fixture
-
-PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
-
-
-def png_bytes() -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", (16, 12), (30, 120, 200)).save(buf, format="PNG")
-    return buf.getvalue()
 
 
 def stored_files(root) -> list:

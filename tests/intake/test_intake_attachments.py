@@ -3,25 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-import io
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from PIL import Image
 
 from dispatch.models import Attachment, Case
+from tests.factories import PDF, png_bytes
 from tests.intake.intake_helpers import NARRATIVE, intake_data
 
 pytestmark = pytest.mark.django_db
-
-
-def png_bytes() -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", (8, 8), (200, 30, 30)).save(buf, format="PNG")
-    return buf.getvalue()
-
-
-PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 
 def post(client, tree, *files):
