@@ -155,26 +155,72 @@ class DueStage:
         return (self.clock, self.stage, self.due_at)
 
 
-def due_stages(case: Case, now: dt.datetime) -> list[DueStage]:
-    """The stages whose time has come for ``case`` at ``now``, in the order they happen."""
+def _stages(case: Case) -> list[tuple[dt.datetime, dt.datetime | None, DueStage]]:
+    """Every stage the case's current deadlines hold: (from, until, stage), in time order.
+
+    ``until`` closes a stage's window: 黄灯 is only given while the deadline is still ahead.
+    """
     if case.status not in OPEN_STATUSES or case.paused_at is not None:
         return []
     profile = case.profile if case.profile is not None else _DEFAULTS
     clock, stage = Alert.Clock, Alert.Stage
-    stages: list[DueStage] = []
+    stages: list[tuple[dt.datetime, dt.datetime | None, DueStage]] = []
     if case.sign_due_at and case.signed_at is None and case.status == Status.ASSIGNED:
-        if case.sign_due_at <= now:
-            stages.append(DueStage(clock.SIGN, stage.RED, case.sign_due_at))
-    if case.reply_due_at and case.replied_at is None and case.reply_due_at <= now:
-        stages.append(DueStage(clock.REPLY, stage.RED, case.reply_due_at))
+        stages.append((case.sign_due_at, None, DueStage(clock.SIGN, stage.RED, case.sign_due_at)))
+    if case.reply_due_at and case.replied_at is None:
+        stages.append(
+            (case.reply_due_at, None, DueStage(clock.REPLY, stage.RED, case.reply_due_at))
+        )
     due = case.due_at
     if due is not None:
-        if case.warn_at is not None and case.warn_at <= now < due:
-            stages.append(DueStage(clock.COMPLETE, stage.YELLOW, due))
-        if due <= now:
-            stages.append(DueStage(clock.COMPLETE, stage.RED, due))
-        if due + dt.timedelta(hours=profile.tier1_after_hours) <= now:
-            stages.append(DueStage(clock.COMPLETE, stage.TIER1, due))
-        if due + dt.timedelta(hours=profile.tier2_after_hours) <= now:
-            stages.append(DueStage(clock.COMPLETE, stage.TIER2, due))
+        if case.warn_at is not None and case.warn_at < due:
+            stages.append((case.warn_at, due, DueStage(clock.COMPLETE, stage.YELLOW, due)))
+        stages.append((due, None, DueStage(clock.COMPLETE, stage.RED, due)))
+        tier1 = due + dt.timedelta(hours=profile.tier1_after_hours)
+        stages.append((tier1, None, DueStage(clock.COMPLETE, stage.TIER1, due)))
+        tier2 = due + dt.timedelta(hours=profile.tier2_after_hours)
+        stages.append((tier2, None, DueStage(clock.COMPLETE, stage.TIER2, due)))
     return stages
+
+
+def due_stages(case: Case, now: dt.datetime) -> list[DueStage]:
+    """The stages whose time has come for ``case`` at ``now``, in the order they happen."""
+    return [
+        stage
+        for start, until, stage in _stages(case)
+        if start <= now and (until is None or now < until)
+    ]
+
+
+def next_alert_at(case: Case, *, recorded: set[tuple], now: dt.datetime) -> dt.datetime | None:
+    """When the sweeper next has something to record for the case (None: nothing ahead).
+
+    ``recorded`` holds the (clock, stage, due_at) keys of the alerts already written. A stage
+    whose window has closed unrecorded (a 黄灯 overtaken by its deadline) is passed over.
+    """
+    moments = [
+        start
+        for start, until, stage in _stages(case)
+        if stage.key not in recorded and (until is None or now < until)
+    ]
+    return min(moments) if moments else None
+
+
+# A change to any of these can move the case's next alert.
+CLOCK_FIELDS = frozenset(
+    {
+        "status",
+        "profile",
+        "sign_due_at",
+        "reply_due_at",
+        "due_at",
+        "warn_at",
+        "paused_at",
+        "signed_at",
+        "replied_at",
+    }
+)
+
+
+def recorded_alerts(case: Case) -> set[tuple]:
+    return set(Alert.objects.filter(case=case).values_list("clock", "stage", "due_at"))

@@ -72,7 +72,7 @@ def _digest_of(event: CaseEvent, case_code: str) -> str:
     )
 
 
-def append_event(
+def chain_event(
     *,
     case: Case,
     action: str,
@@ -86,10 +86,10 @@ def append_event(
     public_unit_name: str = "",
     data: dict | None = None,
 ) -> CaseEvent:
-    """Append one event. The caller holds the case row lock (or just created the case).
+    """The next event of the case's chain, hashed but not saved.
 
-    ``case.event_count`` and ``case.last_event_hash`` are updated in memory; the caller saves
-    them with the transition's own ``update_fields``.
+    ``case.event_count`` and ``case.last_event_hash`` move on in memory; the caller saves the
+    event and the case in its transaction, holding the case row lock.
     """
     data = dict(data or {})
     if isinstance(actor, SystemActor):
@@ -114,6 +114,19 @@ def append_event(
     # Round-trip the data through JSON so the digest sees what the database will return.
     event.data = json.loads(json.dumps(data, ensure_ascii=False, default=str))
     event.hash = _digest_of(event, case.code)
+    case.event_count = seq
+    case.last_event_hash = event.hash
+    return event
+
+
+def append_event(*, case: Case, **fields) -> CaseEvent:
+    """Append one event (``chain_event``'s arguments) and save it; the case is locked.
+
+    ``case.event_count`` and ``case.last_event_hash`` are updated in memory; the caller saves
+    them with the transition's own ``update_fields``.
+    """
+    action = fields["action"]
+    event = chain_event(case=case, **fields)
     event.save(force_insert=True)
     tokens = {case.tracking_token}
     if action == "case.token_reissued":
@@ -121,8 +134,6 @@ def append_event(
         tokens.update(Case.objects.filter(pk=case.pk).values_list("tracking_token", flat=True))
     # robust: a cache that cannot be reached must not fail the committed change.
     transaction.on_commit(lambda: drop_tracking_cache(tokens), robust=True)
-    case.event_count = seq
-    case.last_event_hash = event.hash
     return event
 
 

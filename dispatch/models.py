@@ -282,6 +282,9 @@ class Case(models.Model):
     reply_due_at = models.DateTimeField(_("告知期限"), null=True, blank=True)
     due_at = models.DateTimeField(_("办结期限"), null=True, blank=True, db_index=True)
     warn_at = models.DateTimeField(null=True, blank=True)
+    # When the sweeper next has a warning or escalation to record (dispatch.deadlines
+    # .next_alert_at), kept by the writers; None when nothing is ahead (closed, paused).
+    next_alert_at = models.DateTimeField(null=True, blank=True, editable=False)
     # While paused the clock stops: resume pushes every deadline by the paused time.
     paused_at = models.DateTimeField(_("中止时间"), null=True, blank=True)
     paused_seconds = models.PositiveIntegerField(default=0)
@@ -340,6 +343,12 @@ class Case(models.Model):
                 fields=["warn_at"],
                 name="case_warn_open",
                 condition=Q(status__in=sorted(OPEN_STATUSES)),
+            ),
+            # The sweeper's one question, "what is due now?": a probe of this small index.
+            models.Index(
+                fields=["next_alert_at"],
+                name="case_next_alert",
+                condition=Q(next_alert_at__isnull=False),
             ),
         ]
 

@@ -14,7 +14,7 @@ the same key twice (a retried task, a second sweeper) inserts nothing the second
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -87,6 +87,18 @@ def render(kind: str, params: Mapping[str, object], language: str) -> tuple[str,
         return str(template.title) % values, str(template.body) % values
 
 
+@dataclass(frozen=True)
+class Message:
+    """One message of ``kind`` about ``case`` to staff and/or the resident."""
+
+    case: Case | None
+    kind: str
+    params: Mapping[str, object]
+    key: str
+    users: Sequence[User] = ()
+    party: CaseParty | None = None
+
+
 def notify(
     *,
     case: Case | None,
@@ -101,48 +113,58 @@ def notify(
 
     Keys already present are skipped (the rows returned are only the new ones).
     """
+    message = Message(case, kind, params, key, tuple(users), party)
+    return notify_all([message], now=now)
+
+
+def notify_all(
+    messages: Iterable[Message], *, now: dt.datetime | None = None
+) -> list[Notification]:
+    """``notify`` for many messages at once: one read and one insert for all of them."""
     now = now or timezone.now()
     rows: list[Notification] = []
     seen: set[str] = set()
-    for user in users:
-        row_key = f"{key}:u{user.pk}"
-        if row_key in seen:
-            continue
-        seen.add(row_key)
-        language = user.language or settings.LANGUAGE_CODE
-        title, body = render(kind, params, language)
-        rows.append(
-            Notification(
-                dedup_key=row_key,
-                channel=Notification.Channel.INBOX,
-                recipient=user,
-                case=case,
-                kind=kind,
-                title=title[:200],
-                body=body,
-                language=language,
-                state=Notification.State.SENT,
-                created_at=now,
-                sent_at=now,
+    for message in messages:
+        for user in message.users:
+            row_key = f"{message.key}:u{user.pk}"
+            if row_key in seen:
+                continue
+            seen.add(row_key)
+            language = user.language or settings.LANGUAGE_CODE
+            title, body = render(message.kind, message.params, language)
+            rows.append(
+                Notification(
+                    dedup_key=row_key,
+                    channel=Notification.Channel.INBOX,
+                    recipient=user,
+                    case=message.case,
+                    kind=message.kind,
+                    title=title[:200],
+                    body=body,
+                    language=language,
+                    state=Notification.State.SENT,
+                    created_at=now,
+                    sent_at=now,
+                )
             )
-        )
-    if party is not None and party.phone:
-        language = party.party.language or settings.LANGUAGE_CODE
-        title, body = render(kind, params, language)
-        rows.append(
-            Notification(
-                dedup_key=f"{key}:p{party.pk}",
-                channel=Notification.Channel.SMS,
-                recipient_party=party,
-                case=case,
-                kind=kind,
-                title=title[:200],
-                body=body,
-                language=language,
-                state=Notification.State.PENDING,
-                created_at=now,
+        party = message.party
+        if party is not None and party.phone:
+            language = party.party.language or settings.LANGUAGE_CODE
+            title, body = render(message.kind, message.params, language)
+            rows.append(
+                Notification(
+                    dedup_key=f"{message.key}:p{party.pk}",
+                    channel=Notification.Channel.SMS,
+                    recipient_party=party,
+                    case=message.case,
+                    kind=message.kind,
+                    title=title[:200],
+                    body=body,
+                    language=language,
+                    state=Notification.State.PENDING,
+                    created_at=now,
+                )
             )
-        )
     if not rows:
         return []
     keys = [row.dedup_key for row in rows]

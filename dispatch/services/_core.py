@@ -13,7 +13,7 @@ import datetime as dt
 
 from django.utils.translation import gettext as _
 
-from dispatch import notifications, policy
+from dispatch import deadlines, notifications, policy
 from dispatch.actors import Actor
 from dispatch.errors import DispatchError, StaleCaseError
 from dispatch.events import append_event
@@ -135,6 +135,12 @@ def _save_with_event(case: Case, *, new_status: str, fields: dict | None, **even
     if new_status != old_status:
         case.status = new_status
         update_fields.add("status")
+    if update_fields & deadlines.CLOCK_FIELDS:
+        # Deadlines are columns, and so is the moment the sweeper must look at the case again.
+        case.next_alert_at = deadlines.next_alert_at(
+            case, recorded=deadlines.recorded_alerts(case), now=event["at"]
+        )
+        update_fields.add("next_alert_at")
     appended = append_event(case=case, from_status=old_status, to_status=new_status, **event)
     case.save(update_fields=sorted(update_fields))
     notifications.settle(appended)

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
 from dispatch import recipients
 from dispatch.actors import SWEEPER
-from dispatch.deadlines import due_stages
+from dispatch.deadlines import due_stages, next_alert_at
 from dispatch.errors import DispatchError
-from dispatch.models import Alert, Case
-from dispatch.notifications import notify
+from dispatch.events import chain_event, drop_tracking_cache
+from dispatch.models import Alert, Case, CaseEvent
+from dispatch.notifications import Message, notify, notify_all
 from dispatch.policy import Op, Subject, allows
 from dispatch.services import _core
 from dispatch.states import Action
@@ -83,58 +85,111 @@ def flag_case(
     return case
 
 
-def record_deadline_alerts(*, case_id: int, now: dt.datetime) -> int:
-    """Record every warning and escalation stage now due for one case; returns how many.
+def record_deadline_alerts(*, case_ids: Sequence[int], now: dt.datetime) -> int:
+    """Record every warning and escalation stage now due for these cases; returns how many.
 
-    One short transaction. The ``Alert`` row is inserted first: its unique constraint decides
-    which of two sweepers (or a redelivered task) records the stage, so each happens once.
+    One transaction for the batch, set-based: the cases are locked together (in primary-key
+    order, so two sweepers never deadlock), the stages already recorded are read once under
+    those locks (a second sweeper waits for the locks, then finds them), and the alerts, their
+    events and their messages are inserted in bulk. The ``Alert`` unique constraint stays the
+    last word: each stage of each deadline happens once.
     """
     written = 0
     with transaction.atomic():
-        case = _core.lock_case(case_id)
-        if not allows(Op.ALERT, Subject(SWEEPER, case, now=now)):
-            return 0
-        for stage in due_stages(case, now):
-            try:
-                with transaction.atomic():
-                    alert = Alert.objects.create(
+        cases = list(
+            Case.objects.select_for_update(of=("self",))
+            .filter(pk__in=list(case_ids))
+            .select_related("profile", "owner_unit__region", "lead_unit__region")
+            .order_by("pk")
+        )
+        loaded = {case.pk: case.event_count for case in cases}
+        done = set(
+            Alert.objects.filter(case__in=cases).values_list("case_id", "clock", "stage", "due_at")
+        )
+        recorded: dict[int, set[tuple]] = {case.pk: set() for case in cases}
+        for case_id, *key in done:
+            recorded[case_id].add(tuple(key))
+        alerts: list[Alert] = []
+        events: list[CaseEvent] = []
+        messages: list[Message] = []
+        told = _Recipients()
+        for case in cases:
+            if not allows(Op.ALERT, Subject(SWEEPER, case, now=now)):
+                continue
+            new = [s for s in due_stages(case, now) if s.key not in recorded[case.pk]]
+            recorded[case.pk].update(s.key for s in new)
+            for stage in new:
+                alerts.append(
+                    Alert(
                         case=case,
                         clock=stage.clock,
                         stage=stage.stage,
                         due_at=stage.due_at,
                         created_at=now,
                     )
-            except IntegrityError:
-                continue  # someone else already recorded this stage
-            event = _core.record(
-                case,
-                action=ACTION_OF_STAGE[Alert.Stage(stage.stage)],
-                actor=SWEEPER,
-                now=now,
-                data={
-                    "clock": stage.clock,
-                    "stage": stage.stage,
-                    "due_at": stage.due_at.isoformat(),
-                },
-            )
-            if stage.stage == Alert.Stage.TIER1:
+                )
+                event = chain_event(
+                    case=case,
+                    action=ACTION_OF_STAGE[Alert.Stage(stage.stage)],
+                    at=now,
+                    actor=SWEEPER,
+                    from_status=case.status,
+                    to_status=case.status,
+                    data={
+                        "clock": stage.clock,
+                        "stage": stage.stage,
+                        "due_at": stage.due_at.isoformat(),
+                    },
+                )
+                events.append(event)
+                messages.append(
+                    Message(
+                        case=case,
+                        kind=f"deadline_{stage.stage}",
+                        params={
+                            "code": case.code,
+                            "summary": case.summary,
+                            "clock": Alert.Clock(stage.clock).label,
+                            "when": formats.date_format(
+                                timezone.localtime(stage.due_at), "Y-m-d H:i"
+                            ),
+                        },
+                        key=f"alert:{case.pk}:{stage.clock}:{stage.stage}:{event.seq}",
+                        users=told.of(case, stage.stage),
+                    )
+                )
+        # Every case of the batch gets its next moment, alerted or not (a stage overtaken).
+        for case in cases:
+            case.next_alert_at = next_alert_at(case, recorded=recorded[case.pk], now=now)
+        changed = [case for case in cases if case.event_count != loaded[case.pk]]
+        for case in changed:
+            case.updated_at = now
+        Alert.objects.bulk_create(alerts)
+        CaseEvent.objects.bulk_create(events)
+        Case.objects.bulk_update(
+            cases, ["event_count", "last_event_hash", "updated_at", "next_alert_at"]
+        )
+        notify_all(messages, now=now)
+        tokens = [case.tracking_token for case in changed]
+        transaction.on_commit(lambda: drop_tracking_cache(tokens), robust=True)
+        written = len(alerts)
+    return written
+
+
+class _Recipients:
+    """Who is told of each stage, asked once per handling unit and stage in a batch."""
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple, list] = {}
+
+    def of(self, case: Case, stage: str) -> list:
+        key = (stage, case.lead_unit_id, case.owner_unit_id, case.accused_unit_id)
+        if key not in self._seen:
+            if stage == Alert.Stage.TIER1:
                 users = recipients.unit_heads(case)
-            elif stage.stage == Alert.Stage.TIER2:
+            elif stage == Alert.Stage.TIER2:
                 users = recipients.upper_supervisors(case)
             else:
                 users = recipients.task_holders(case)
-            notify(
-                case=case,
-                kind=f"deadline_{stage.stage}",
-                params={
-                    "code": case.code,
-                    "summary": case.summary,
-                    "clock": Alert.Clock(stage.clock).label,
-                    "when": formats.date_format(timezone.localtime(stage.due_at), "Y-m-d H:i"),
-                },
-                users=users,
-                key=f"alert:{alert.pk}:{event.seq}",
-                now=now,
-            )
-            written += 1
-    return written
+            self._seen[key] = users
+        return self._seen[key]

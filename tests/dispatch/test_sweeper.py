@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from dispatch import services
-from dispatch.models import Alert, DeadlineProfile, DeadlineUnit, Notification
+from dispatch.models import Alert, Case, DeadlineProfile, DeadlineUnit, Notification
 from dispatch.services import record_deadline_alerts
 from dispatch.states import Action
 from dispatch.sweeper import sweep
@@ -140,8 +140,8 @@ def test_a_stage_another_sweeper_recorded_is_not_repeated(tree, people, world):
     late = DUE + dt.timedelta(minutes=5)
     # Another sweeper got the red alert in first (its row is committed, its event too).
     Alert.objects.create(case=case, clock="complete", stage="red", due_at=DUE, created_at=late)
-    assert record_deadline_alerts(case_id=case.pk, now=late) == 3  # sign red, reply red, tier 1
-    assert record_deadline_alerts(case_id=case.pk, now=late) == 0
+    assert record_deadline_alerts(case_ids=[case.pk], now=late) == 3  # sign red, reply red, tier 1
+    assert record_deadline_alerts(case_ids=[case.pk], now=late) == 0
     complete = [e for e in events(case, Action.OVERDUE) if e.data["clock"] == "complete"]
     assert complete == []
     assert len(events(case, Action.ESCALATED_OVERDUE)) == 1
@@ -201,9 +201,31 @@ def test_finished_clocks_cost_the_sweep_nothing(tree, people, world, django_asse
     dispatched_case(tree, people, world)
     much_later = DUE + dt.timedelta(days=3)
     assert sweep(now=much_later)["alerts"] == 5  # sign red, reply red, red, tier1, tier2
-    # Every clock is finished for its deadline: one empty query per clock, nothing else.
-    with django_assert_num_queries(3):
+    # Every clock is finished for its deadline: nothing ahead, one probe of an index.
+    assert Case.objects.get().next_alert_at is None
+    with django_assert_num_queries(1):
         assert sweep(now=much_later + dt.timedelta(minutes=1)) == {"cases": 0, "alerts": 0}
+
+
+def test_a_case_with_nothing_new_costs_the_sweep_nothing(tree, people, world, clock):
+    case = dispatched_case(tree, people, world)
+    sweep(now=WARN + dt.timedelta(minutes=1))  # the yellow light
+    case.refresh_from_db()
+    assert case.next_alert_at == DUE  # the next thing is the red light, not before
+    assert sweep(now=WARN + dt.timedelta(hours=2)) == {"cases": 0, "alerts": 0}
+
+
+def test_two_sweeps_never_overlap(tree, people, world):
+    from django.core.cache import cache
+
+    from dispatch import sweeper
+
+    dispatched_case(tree, people, world)
+    cache.add(sweeper.LEASE_KEY, "another sweep", timeout=60)  # a pass still running
+    assert sweep(now=DUE + dt.timedelta(days=3))["skipped"] == 1
+    assert not Alert.objects.exists()
+    cache.delete(sweeper.LEASE_KEY)
+    assert sweep(now=DUE + dt.timedelta(days=3))["alerts"] == 5
 
 
 def test_the_beat_schedule_names_real_tasks():
