@@ -293,9 +293,13 @@ class Case(models.Model):
     rework_count = models.PositiveSmallIntegerField(default=0)
     reopen_count = models.PositiveSmallIntegerField(default=0)
     escalation_count = models.PositiveSmallIntegerField(default=0)
+    # Tasks returned as wrongly assigned (退回): the dashboard's dispatch quality.
+    return_count = models.PositiveSmallIntegerField(default=0)
     # Outcome facts for the dashboard's rates.
     closed_level = models.CharField(max_length=16, choices=Level.choices, blank=True)
     closed_on_time = models.BooleanField(null=True, blank=True)
+    # Working days from registration to closing, counted on the calendar when it closed.
+    working_days_taken = models.PositiveIntegerField(null=True, blank=True)
     carried_out = models.BooleanField(_("落实到位"), null=True, blank=True)
     resident_rating = models.PositiveSmallIntegerField(
         _("群众评价"), null=True, blank=True, choices=Satisfaction.choices
@@ -749,3 +753,71 @@ class CaseUserObjectPermission(UserObjectPermissionBase):
 
 class CaseGroupObjectPermission(GroupObjectPermissionBase):
     content_object = models.ForeignKey(Case, on_delete=models.CASCADE)
+
+
+class DailyFigure(models.Model):
+    """The dashboard's counts of one day, for one place, category, handling unit and window.
+
+    Kept by the workers (``dispatch.rollups``) for days before today; today is always counted
+    live. One column per fact of ``dispatch.figures.FACTS``, each dated by the fact's own day.
+    """
+
+    day = models.DateField()
+    region = models.ForeignKey(Region, on_delete=models.CASCADE, related_name="+")
+    # The place's path, so that a township or county sums its rows with one prefix filter.
+    region_path = models.CharField(max_length=255)
+    category = models.ForeignKey(Category, on_delete=models.CASCADE, related_name="+")
+    unit = models.ForeignKey(Unit, null=True, on_delete=models.CASCADE, related_name="+")
+    window = models.ForeignKey(Unit, on_delete=models.CASCADE, related_name="+")
+    received = models.PositiveIntegerField(default=0)
+    rejected = models.PositiveIntegerField(default=0)
+    closed = models.PositiveIntegerField(default=0)
+    closed_carried_out = models.PositiveIntegerField(default=0)
+    closed_reworked = models.PositiveIntegerField(default=0)
+    closed_extended = models.PositiveIntegerField(default=0)
+    closed_returned = models.PositiveIntegerField(default=0)
+    closed_escalated = models.PositiveIntegerField(default=0)
+    closed_grid = models.PositiveIntegerField(default=0)
+    closed_village = models.PositiveIntegerField(default=0)
+    closed_township = models.PositiveIntegerField(default=0)
+    closed_county = models.PositiveIntegerField(default=0)
+    working_days = models.PositiveIntegerField(default=0)
+    working_days_count = models.PositiveIntegerField(default=0)
+    due = models.PositiveIntegerField(default=0)
+    due_on_time = models.PositiveIntegerField(default=0)
+    due_paused = models.PositiveIntegerField(default=0)
+    reply_due = models.PositiveIntegerField(default=0)
+    replied_on_time = models.PositiveIntegerField(default=0)
+    followed_up = models.PositiveIntegerField(default=0)
+    followed_up_satisfied = models.PositiveIntegerField(default=0)
+    rated = models.PositiveIntegerField(default=0)
+    rated_negative = models.PositiveIntegerField(default=0)
+    disputes_accepted = models.PositiveIntegerField(default=0)
+    disputes_resolved = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "region", "category", "unit", "window"],
+                name="daily_figure_unique",
+                nulls_distinct=False,
+            )
+        ]
+        indexes = [
+            models.Index(fields=["region_path", "day"], name="daily_figure_scope"),
+            models.Index(fields=["day"], name="daily_figure_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.region_id}"
+
+
+class RollupDay(models.Model):
+    """A day whose figures must be counted again (a fact of it changed), or the last day done."""
+
+    day = models.DateField(primary_key=True)
+    # True: the day's figures are current. False: a case's fact of that day changed since.
+    done = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return f"{self.day} {'done' if self.done else 'dirty'}"

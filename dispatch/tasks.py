@@ -13,7 +13,7 @@ import logging
 
 from celery import shared_task
 
-from dispatch import outbox
+from dispatch import outbox, rollups
 from dispatch.sweeper import sweep
 
 log = logging.getLogger("dispatch.tasks")
@@ -51,3 +51,9 @@ def sweep_deadlines(now: str | None = None) -> dict:
     if counts["alerts"]:
         log.info("deadline sweep: %(alerts)s alerts on %(cases)s cases", counts)
     return counts
+
+
+@shared_task(acks_late=True)
+def refresh_rollups(now: str | None = None) -> int:
+    """Beat: count again the dashboard's past days whose facts changed, and the day that ended."""
+    return rollups.refresh(now=parse_now(now))

@@ -16,6 +16,8 @@ app.conf.beat_schedule = {
     "sweep-deadlines": {"task": "dispatch.tasks.sweep_deadlines", "schedule": 60.0},
     # After-commit work (routing, receipts, SMS) that the broker did not deliver, whose worker
     # died, or that waits for a retry: run from the outbox table (dispatch.outbox).
+    # The dashboard's daily roll-up: changed past days and the day that ended (dispatch.rollups).
+    "refresh-rollups": {"task": "dispatch.tasks.refresh_rollups", "schedule": 300.0},
     "relay-jobs": {
         "task": "dispatch.tasks.relay_jobs",
         "schedule": float(settings.OUTBOX_RELAY_SECONDS),

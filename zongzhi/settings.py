@@ -273,6 +273,8 @@ LOGGING = {
 # Deadlines and notifications (dispatch.calendar, dispatch.sms).
 # Office hours that a clock counted in working hours runs in, local time, on working days.
 WORKING_HOURS = env_list("WORKING_HOURS", ["09:00-12:00", "13:30-17:30"])
+# The dashboard greys out a rate whose denominator has fewer cases than this: not meaningful.
+RATE_MIN_SAMPLE = env_int("RATE_MIN_SAMPLE", 10)
 SMS_BACKEND = env_str("SMS_BACKEND", "dispatch.sms.LogBackend")
 SMS_GATEWAY_URL = env_str("SMS_GATEWAY_URL", "")
 SMS_GATEWAY_TIMEOUT = env_int("SMS_GATEWAY_TIMEOUT", 5)

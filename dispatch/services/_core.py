@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from dispatch import deadlines, notifications, policy
+from dispatch import deadlines, figures, notifications, policy, rollups
 from dispatch.actors import Actor
 from dispatch.errors import DispatchError, StaleCaseError
 from dispatch.events import append_event
@@ -122,12 +123,29 @@ def record(
     )
 
 
+# Fields whose change no figure depends on.
+BOOKKEEPING = frozenset(
+    {"event_count", "last_event_hash", "updated_at", "next_alert_at", "tracking_token"}
+)
+
+
+def _fact_days(case: Case) -> set:
+    """The local days the case's dated facts fall on."""
+    return {
+        timezone.localdate(value)
+        for column in figures.WHEN_COLUMNS
+        if (value := getattr(case, column)) is not None
+    }
+
+
 def _public_name(public: bool, unit: Unit | None) -> str:
     return unit.name if public and unit is not None else ""
 
 
 def _save_with_event(case: Case, *, new_status: str, fields: dict | None, **event) -> CaseEvent:
     update_fields = {"event_count", "last_event_hash", "updated_at"}
+    # The dashboard's past days count this case's facts; those days are counted again.
+    before = _fact_days(case)
     for name, value in (fields or {}).items():
         setattr(case, name, value)
         update_fields.add(name)
@@ -143,6 +161,8 @@ def _save_with_event(case: Case, *, new_status: str, fields: dict | None, **even
         update_fields.add("next_alert_at")
     appended = append_event(case=case, from_status=old_status, to_status=new_status, **event)
     case.save(update_fields=sorted(update_fields))
+    if update_fields - BOOKKEEPING:
+        rollups.mark_changed(before | _fact_days(case), today=timezone.localdate(event["at"]))
     notifications.settle(appended)
     return appended
 

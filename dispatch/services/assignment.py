@@ -222,7 +222,11 @@ def return_case(
                 now=now,
                 actor_unit=task.unit,
                 note=reason,
-                fields={"lead_unit": None, "signed_at": None},
+                fields={
+                    "lead_unit": None,
+                    "signed_at": None,
+                    "return_count": case.return_count + 1,
+                },
             )
         else:
             _core.record(

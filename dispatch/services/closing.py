@@ -8,7 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from dispatch import deadlines, recipients
+from dispatch import calendar, deadlines, recipients
 from dispatch.actors import Actor, user_of
 from dispatch.errors import DispatchError
 from dispatch.models import Assignment, AssignmentRole, AssignmentStatus, Case, CaseEvent
@@ -102,6 +102,8 @@ def archive_locked(
     )
     withdraw_live(case, now=now)
     on_time = None if case.due_at is None else now <= case.due_at
+    started = timezone.localdate(case.registered_at or case.reported_at)
+    taken = calendar.working_days_between(started, timezone.localdate(now))
     return _core.transition(
         case,
         action=Action.ARCHIVED,
@@ -114,6 +116,7 @@ def archive_locked(
             "closed_level": level or case.owner_level,
             "closed_on_time": on_time,
             "carried_out": carried_out,
+            "working_days_taken": taken,
         },
     )
 
@@ -199,6 +202,7 @@ def reopen_locked(case: Case, *, actor: Actor, reason: str, now: dt.datetime) ->
         "closed_level": "",
         "closed_on_time": None,
         "carried_out": None,
+        "working_days_taken": None,
         "feedback_at": None,
     }
     if case.profile is not None:

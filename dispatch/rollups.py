@@ -1,0 +1,254 @@
+"""The daily roll-up behind the dashboard: past days summed from ``DailyFigure``, today live.
+
+A fact belongs to the day it happened (``dispatch.figures``), so a past day's counts only change
+when a case's dated fact changes: the writers mark that day (``mark_changed``, called by the
+services' core for every change of a dated column) and the worker counts it again
+(``refresh``). Each night the day that ended is counted once. A day not yet counted, or marked,
+is read live from the cases, so a figure is never stale: the dashboard shows when it was
+computed, and what it shows is true at that moment.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable
+
+from django.db import transaction
+from django.db.models import Count, QuerySet, Sum
+from django.db.models.functions import Substr, TruncDate
+from django.utils import timezone
+
+from dispatch import figures
+from dispatch.models import Case, DailyFigure, RollupDay
+from grids.models import CHILD_LEVEL, Level, Region
+
+# The counters a DailyFigure row holds (a summed fact also keeps how many cases it adds up).
+FIELDS = [*figures.FACT_NAMES, "working_days_count"]
+# How each dimension of a breakdown is read from a case and from a DailyFigure row.
+DIMENSION_COLUMNS = {
+    "category": "category_id",
+    "unit": "lead_unit_id",
+    "window": "intake_unit_id",
+    "grid": "region_id",
+}
+ROW_COLUMNS = {"category": "category_id", "unit": "unit_id", "window": "window_id"}
+
+
+def _local_day(moment: dt.datetime) -> dt.date:
+    return timezone.localdate(moment)
+
+
+def _midnight(day: dt.date) -> dt.datetime:
+    return timezone.make_aware(dt.datetime.combine(day, dt.time()))
+
+
+# --- writing ----------------------------------------------------------------------------------
+
+
+def mark_changed(days: Iterable[dt.date], *, today: dt.date) -> None:
+    """A dated fact of these days changed: count them again (today is always live)."""
+    past = sorted({day for day in days if day < today})
+    if not past:
+        return
+    existing = set(RollupDay.objects.filter(day__in=past).values_list("day", flat=True))
+    RollupDay.objects.filter(day__in=past, done=True).update(done=False)
+    RollupDay.objects.bulk_create(
+        [RollupDay(day=day, done=False) for day in past if day not in existing],
+        ignore_conflicts=True,
+    )
+
+
+def rebuild(first: dt.date, last: dt.date) -> int:
+    """Count the days ``first``..``last`` (inclusive) again from the cases; returns rows written.
+
+    One grouped query per date column for the whole range, whatever its length.
+    """
+    start, end = _midnight(first), _midnight(last + dt.timedelta(days=1))
+    tz = timezone.get_current_timezone()
+    dims = ("region_id", "region__path", "category_id", "lead_unit_id", "intake_unit_id")
+    rows: dict[tuple, dict[str, int]] = defaultdict(dict)
+    for column, facts in figures.by_when().items():
+        aggregates = figures.aggregates_of(facts)
+        grouped = (
+            Case.objects.filter(**{f"{column}__gte": start, f"{column}__lt": end})
+            .annotate(fact_day=TruncDate(column, tzinfo=tz))
+            .order_by()
+            .values("fact_day", *dims)
+            .annotate(**aggregates)
+        )
+        for row in grouped:
+            key = (row.pop("fact_day"), *(row.pop(d) for d in dims))
+            rows[key].update({k: v or 0 for k, v in row.items()})
+    objects = [
+        DailyFigure(
+            day=day,
+            region_id=region_id,
+            region_path=path,
+            category_id=category_id,
+            unit_id=unit_id,
+            window_id=window_id,
+            **{name: values.get(name, 0) for name in FIELDS},
+        )
+        for (day, region_id, path, category_id, unit_id, window_id), values in rows.items()
+        if any(values.values())
+    ]
+    with transaction.atomic():
+        DailyFigure.objects.filter(day__gte=first, day__lte=last).delete()
+        DailyFigure.objects.bulk_create(objects, batch_size=2000)
+        days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+        RollupDay.objects.filter(day__in=days).delete()
+        RollupDay.objects.bulk_create([RollupDay(day=day, done=True) for day in days])
+    return len(objects)
+
+
+def refresh(*, now: dt.datetime | None = None, max_days: int = 31) -> int:
+    """The worker's pass: count the days marked changed, and the days ended since the last."""
+    now = now or timezone.now()
+    yesterday = _local_day(now) - dt.timedelta(days=1)
+    dirty = list(
+        RollupDay.objects.filter(done=False, day__lte=yesterday)
+        .order_by("day")
+        .values_list("day", flat=True)[:max_days]
+    )
+    last_done = RollupDay.objects.filter(done=True).order_by("-day").values_list("day", flat=True)
+    latest = last_done.first()
+    days = set(dirty)
+    if latest is not None and latest < yesterday:
+        for i in range(1, min((yesterday - latest).days, max_days) + 1):
+            days.add(latest + dt.timedelta(days=i))
+    written = 0
+    for day in sorted(days):
+        written += rebuild(day, day)
+    return written
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+def _in_scope(region: Region) -> QuerySet[Case]:
+    return Case.objects.filter(region__path__startswith=region.path)
+
+
+def _split(start: dt.datetime, end: dt.datetime, now: dt.datetime):
+    """The period as (rolled-up days, live windows): days before today that are counted, and
+    the rest (today, days not yet counted or marked changed) read from the cases."""
+    today0 = _midnight(_local_day(now))
+    first = _local_day(start)
+    upto = min(end, today0)
+    last = _local_day(upto - dt.timedelta(microseconds=1)) if upto > start else None
+    done: set[dt.date] = set()
+    if last is not None and last >= first:
+        done = set(
+            RollupDay.objects.filter(day__gte=first, day__lte=last, done=True).values_list(
+                "day", flat=True
+            )
+        )
+    live: list[tuple[dt.datetime, dt.datetime]] = []
+    if last is not None:
+        day = first
+        while day <= last:
+            if day not in done:
+                run = day
+                while day + dt.timedelta(days=1) <= last and day + dt.timedelta(days=1) not in done:
+                    day += dt.timedelta(days=1)
+                live.append((max(start, _midnight(run)), _midnight(day + dt.timedelta(days=1))))
+            day += dt.timedelta(days=1)
+    if end > today0:
+        live.append((max(start, today0), end))
+    return (first, last, done), live
+
+
+def _add(into: dict, counts: dict) -> None:
+    for name, value in counts.items():
+        into[name] = into.get(name, 0) + (value or 0)
+
+
+def counts(
+    region: Region, *, start: dt.datetime, end: dt.datetime, now: dt.datetime
+) -> dict[str, int]:
+    """Every fact's count in the scope for the period."""
+    (first, last, done), live = _split(start, end, now)
+    total: dict[str, int] = dict.fromkeys(FIELDS, 0)
+    if done:
+        rolled = _rolled(region, first, last, done)
+        _add(total, rolled.aggregate(**{name: Sum(name) for name in FIELDS}))
+    for window_start, window_end in live:
+        _add(total, figures.live_counts(_in_scope(region), start=window_start, end=window_end))
+    return total
+
+
+def _rolled(region: Region, first: dt.date, last: dt.date, done: set[dt.date]):
+    """The scope's rows of the counted days (the others are read live)."""
+    not_done = [
+        first + dt.timedelta(days=i)
+        for i in range((last - first).days + 1)
+        if first + dt.timedelta(days=i) not in done
+    ]
+    rows = DailyFigure.objects.filter(
+        region_path__startswith=region.path, day__gte=first, day__lte=last
+    )
+    return rows.exclude(day__in=not_done) if not_done else rows
+
+
+def _child_prefix_length(region: Region) -> int:
+    child = CHILD_LEVEL.get(Level(region.level))
+    code = 15 if child == Level.GRID else 12
+    return len(region.path) + code + 1
+
+
+def counts_by(
+    region: Region, dimension: str, *, start: dt.datetime, end: dt.datetime, now: dt.datetime
+) -> dict:
+    """The counts per category / handling unit / window / lower area ("child") / grid."""
+    (first, last, done), live = _split(start, end, now)
+    result: dict = {}
+    row_key: str | Substr
+    case_key: str | Substr
+    if dimension == "child":
+        if Level(region.level) not in CHILD_LEVEL:
+            return {}
+        prefix = _child_prefix_length(region)
+        row_key = Substr("region_path", 1, prefix)
+        case_key = Substr("region__path", 1, prefix)
+    elif dimension == "grid":
+        row_key, case_key = "region_id", "region_id"
+    else:
+        row_key, case_key = ROW_COLUMNS[dimension], DIMENSION_COLUMNS[dimension]
+    if done:
+        rolled = (
+            _rolled(region, first, last, done)
+            .annotate(group=row_key)
+            .order_by()
+            .values("group")
+            .annotate(**{name: Sum(name) for name in FIELDS})
+        )
+        for row in rolled:
+            _add(result.setdefault(row.pop("group"), {}), row)
+    for window_start, window_end in live:
+        cases = _in_scope(region).annotate(group=case_key)
+        grouped = figures.live_counts(cases, start=window_start, end=window_end, group_by="group")
+        for key, values in grouped.items():
+            _add(result.setdefault(key, {}), values)
+    if dimension == "child":
+        ids = dict(Region.objects.filter(path__in=list(result)).values_list("path", "pk"))
+        result = {ids[path]: values for path, values in result.items() if path in ids}
+    for values in result.values():
+        for name in FIELDS:
+            values.setdefault(name, 0)
+    return result
+
+
+def by_child(cases: QuerySet[Case], region: Region) -> dict[int, int]:
+    """How many of ``cases`` lie in each lower area of ``region``."""
+    if Level(region.level) not in CHILD_LEVEL:
+        return {}
+    prefix = _child_prefix_length(region)
+    grouped = dict(
+        cases.annotate(group=Substr("region__path", 1, prefix))
+        .order_by()
+        .values_list("group")
+        .annotate(n=Count("pk"))
+    )
+    ids = dict(Region.objects.filter(path__in=list(grouped)).values_list("path", "pk"))
+    return {ids[path]: n for path, n in grouped.items() if path in ids}
