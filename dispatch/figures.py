@@ -11,8 +11,9 @@ alone, so they are the same whichever way the counts came.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.db.models import Aggregate, F, Q, QuerySet, Sum
@@ -261,17 +262,23 @@ def live_counts(
     start: dt.datetime,
     end: dt.datetime,
     group_by: str | None = None,
+    bucket: Callable[[str], Any] | None = None,
     facts: Iterable[Fact] = FACTS,
 ) -> dict:
     """The counts over ``cases`` for the period, one grouped query per date column.
 
     Returns ``{fact name: n}``, or with ``group_by`` (a case column such as ``category_id``)
-    ``{group value: {fact name: n}}``. A summed fact also gives ``<name>_count``.
+    ``{group value: {fact name: n}}``; with ``bucket`` (date column -> expression, e.g. the
+    fact's month) the groups are time buckets of each fact's own date. A summed fact also
+    gives ``<name>_count``.
     """
     result: dict = {}
     for column, column_facts in by_when(facts).items():
         aggregates = aggregates_of(column_facts)
         qs = cases.filter(_window(column, start, end))
+        if bucket is not None:
+            qs = qs.annotate(group=bucket(column))
+            group_by = "group"
         if group_by is None:
             row = qs.aggregate(**aggregates)
             result.update({name: value or 0 for name, value in row.items()})

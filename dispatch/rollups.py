@@ -15,8 +15,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from django.db import transaction
-from django.db.models import Count, QuerySet, Sum
-from django.db.models.functions import Substr, TruncDate
+from django.db.models import Count, F, QuerySet, Sum
+from django.db.models.functions import Substr, TruncDate, TruncMonth, TruncWeek
 from django.utils import timezone
 
 from dispatch import figures
@@ -203,8 +203,8 @@ def counts_by(
     """The counts per category / handling unit / window / lower area ("child") / grid."""
     (first, last, done), live = _split(start, end, now)
     result: dict = {}
-    row_key: str | Substr
-    case_key: str | Substr
+    row_key: F | Substr
+    case_key: F | Substr
     if dimension == "child":
         if Level(region.level) not in CHILD_LEVEL:
             return {}
@@ -212,9 +212,9 @@ def counts_by(
         row_key = Substr("region_path", 1, prefix)
         case_key = Substr("region__path", 1, prefix)
     elif dimension == "grid":
-        row_key, case_key = "region_id", "region_id"
+        row_key, case_key = F("region_id"), F("region_id")
     else:
-        row_key, case_key = ROW_COLUMNS[dimension], DIMENSION_COLUMNS[dimension]
+        row_key, case_key = F(ROW_COLUMNS[dimension]), F(DIMENSION_COLUMNS[dimension])
     if done:
         rolled = (
             _rolled(region, first, last, done)
@@ -237,6 +237,45 @@ def counts_by(
         for name in FIELDS:
             values.setdefault(name, 0)
     return result
+
+
+def series(
+    region: Region, kind: str, *, start: dt.datetime, now: dt.datetime
+) -> dict[dt.date, dict[str, int]]:
+    """The counts per month (``kind="month"``) or week from ``start`` to now, keyed by the
+    period's first day: one grouped query over the counted days, the rest live."""
+    trunc = TruncMonth if kind == "month" else TruncWeek
+    (first, last, done), live = _split(start, now, now)
+    result: dict[dt.date, dict[str, int]] = {}
+    if done:
+        rolled = (
+            _rolled(region, first, last, done)
+            .annotate(bucket=trunc("day"))
+            .order_by()
+            .values("bucket")
+            .annotate(**{name: Sum(name) for name in FIELDS})
+        )
+        for row in rolled:
+            bucket = row.pop("bucket")
+            _add(result.setdefault(_as_date(bucket), {}), row)
+    tz = timezone.get_current_timezone()
+    for window_start, window_end in live:
+        grouped = figures.live_counts(
+            _in_scope(region),
+            start=window_start,
+            end=window_end,
+            bucket=lambda column: trunc(column, tzinfo=tz),
+        )
+        for bucket, values in grouped.items():
+            _add(result.setdefault(_as_date(bucket), {}), values)
+    for values in result.values():
+        for name in FIELDS:
+            values.setdefault(name, 0)
+    return result
+
+
+def _as_date(value) -> dt.date:
+    return value.date() if isinstance(value, dt.datetime) else value
 
 
 def by_child(cases: QuerySet[Case], region: Region) -> dict[int, int]:

@@ -8,6 +8,8 @@ urlpatterns = [
     path("work/dispatcher/", views.dispatcher_queue, name="dispatcher"),
     path("work/inbox/", views.handler_inbox, name="inbox"),
     path("work/supervise/", views.supervisor_queue, name="supervise"),
+    path("work/dashboard/", views.dashboard_page, name="dashboard"),
+    path("work/dashboard/cases/", views.dashboard_cases, name="dashboard_cases"),
     path("cases/<str:code>/", views.case_detail, name="case"),
     path(
         "cases/<str:code>/attachments/<int:pk>/",

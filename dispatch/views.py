@@ -8,11 +8,13 @@ precondition is written here: the buttons are exactly what the policy allows.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -20,12 +22,13 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
-from dispatch import forms, policy, selectors, services
-from dispatch.access import require_desk
+from dispatch import dashboard, figures, forms, policy, selectors, services
+from dispatch.access import reach_of, require_desk
 from dispatch.errors import DispatchError
 from dispatch.models import PendingRequest
 from dispatch.notifications import inbox_of
 from dispatch.policy import Op
+from grids.models import Region
 
 
 @dataclass(frozen=True)
@@ -385,3 +388,85 @@ def attachment_download(request, code: str, pk: int):
     response["X-Content-Type-Options"] = "nosniff"
     response["Cache-Control"] = "private, no-store"
     return response
+
+
+# --- The dashboard -------------------------------------------------------------------------------
+
+
+def _day(value: str | None) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def _board_request(request):
+    """The scope and period a dashboard request asks for (within the user's areas)."""
+    require_desk(request.user, "supervise")
+    region = dashboard.scope_for(request.user, request.GET.get("region"))
+    if region is None:
+        raise Http404
+    now = timezone.now()
+    period = dashboard.period_of(
+        request.GET.get("period", "month"),
+        now=now,
+        start=_day(request.GET.get("start")),
+        end=_day(request.GET.get("end")),
+    )
+    return region, period, now
+
+
+@login_required
+@require_GET
+def dashboard_page(request):
+    region, period, now = _board_request(request)
+    board = dashboard.build(request.user, region, period, now=now)
+    return render(
+        request,
+        "dispatch/dashboard.html",
+        {
+            "board": board,
+            "areas": dashboard.dashboard_areas(request.user),
+            "children": Region.objects.filter(parent=region, is_active=True).order_by("code"),
+            "periods": dashboard.PERIODS,
+            "dimensions": dashboard.DIMENSIONS,
+            "open_lists": dashboard.OPEN_LISTS,
+            "min_sample": figures.min_sample(),
+        },
+    )
+
+
+PAGE_SIZE = 50
+
+
+@login_required
+@require_GET
+def dashboard_cases(request):
+    """The cases behind a number of the dashboard, paginated."""
+    region, period, now = _board_request(request)
+    fact = request.GET.get("fact", "")
+    listed = request.GET.get("list", "")
+    if listed in dashboard.OPEN_LISTS:
+        cases = dashboard.open_list(
+            dashboard.scoped_cases(reach_of(request.user), region), listed, now=now
+        )
+        title = dashboard.OPEN_LISTS[listed]
+    elif fact in figures.FACTS_BY_NAME:
+        cases = dashboard.drill(
+            request.user,
+            region,
+            fact=fact,
+            start=period.start,
+            end=period.end,
+            dimension=request.GET.get("dim") or None,
+            key=request.GET.get("key") or None,
+        )
+        title = figures.FACTS_BY_NAME[fact].label
+    else:
+        raise Http404
+    page = Paginator(cases, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "dispatch/dashboard_cases.html",
+        {"region": region, "period": period, "title": title, "page": page, "now": now},
+    )

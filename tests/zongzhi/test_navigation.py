@@ -27,6 +27,8 @@ UTILITY = {
     "tracking_lookup",
     "intake_regions",
     "intake_categories",
+    # The cases behind a dashboard number: opened from the dashboard with its parameters.
+    "dispatch:dashboard_cases",
 }
 
 

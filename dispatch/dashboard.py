@@ -1,0 +1,356 @@
+"""The supervisors' dashboard: what came in, what is late, who is slow, how satisfied people are.
+
+Built for one scope (a grid, village, township or the whole county, within the user's reach)
+and one period. Every figure comes from ``dispatch.figures`` (counts, then rates); every number
+can be opened as the list of cases behind it (``drill``), read through the same scoped selector
+as every other list, so a number and its list always agree.
+"""
+
+from __future__ import annotations
+
+import calendar as month_calendar
+import datetime as dt
+from dataclasses import dataclass, field
+
+from django.db.models import Count, F, Q, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from dispatch import figures, rollups
+from dispatch.access import SUPERVISE_ROLES, Reach, reach_of
+from dispatch.models import Case, Category, PendingRequest
+from dispatch.selectors import cases_within
+from dispatch.states import OPEN_STATUSES, Channel, Status
+from grids.models import Region, Unit
+from people.models import User
+
+PERIODS = {
+    "day": _("今日"),
+    "week": _("本周"),
+    "month": _("本月"),
+    "quarter": _("本季度"),
+    "year": _("本年"),
+    "custom": _("自定义"),
+}
+LIST_SIZE = 20
+
+
+@dataclass(frozen=True)
+class Period:
+    kind: str
+    start: dt.datetime  # local midnight, inclusive
+    end: dt.datetime  # exclusive; never after now
+
+    @property
+    def label(self) -> str:
+        return str(PERIODS[self.kind])
+
+
+def _midnight(day: dt.date) -> dt.datetime:
+    return timezone.make_aware(dt.datetime.combine(day, dt.time()))
+
+
+def period_of(
+    kind: str, *, now: dt.datetime, start: dt.date | None = None, end: dt.date | None = None
+) -> Period:
+    """The period ``kind`` that contains ``now`` (or the custom days ``start``..``end``)."""
+    today = timezone.localdate(now)
+    if kind == "custom" and start is not None and end is not None and start <= end:
+        return Period(kind, _midnight(start), min(_midnight(end + dt.timedelta(days=1)), now))
+    if kind == "day":
+        first = today
+    elif kind == "week":
+        first = today - dt.timedelta(days=today.weekday())
+    elif kind == "quarter":
+        first = dt.date(today.year, 3 * ((today.month - 1) // 3) + 1, 1)
+    elif kind == "year":
+        first = dt.date(today.year, 1, 1)
+    else:
+        kind, first = "month", today.replace(day=1)
+    return Period(kind, _midnight(first), now)
+
+
+def months_back(now: dt.datetime, n: int) -> list[Period]:
+    """The last ``n`` calendar months up to now, oldest first (trends)."""
+    today = timezone.localdate(now)
+    year, month = today.year, today.month
+    out = []
+    for _i in range(n):
+        first = dt.date(year, month, 1)
+        last = dt.date(year, month, month_calendar.monthrange(year, month)[1])
+        out.append(Period("month", _midnight(first), min(_midnight(last + dt.timedelta(1)), now)))
+        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+    return list(reversed(out))
+
+
+def weeks_back(now: dt.datetime, n: int) -> list[Period]:
+    today = timezone.localdate(now)
+    monday = today - dt.timedelta(days=today.weekday())
+    out = []
+    for i in range(n):
+        first = monday - dt.timedelta(weeks=i)
+        out.append(Period("week", _midnight(first), min(_midnight(first + dt.timedelta(7)), now)))
+    return list(reversed(out))
+
+
+# --- scope -----------------------------------------------------------------------------------
+
+
+def dashboard_areas(user: User) -> list[Region]:
+    """The nodes a supervisor or leader oversees (outermost first)."""
+    reach = reach_of(user)
+    paths = reach.area_paths(SUPERVISE_ROLES)
+    return list(Region.objects.filter(path__in=paths).order_by("path"))
+
+
+def scope_for(user: User, code: str | None) -> Region | None:
+    """The chosen node if it lies within the user's areas, else their first area; None: none."""
+    areas = dashboard_areas(user)
+    if not areas:
+        return None
+    if code:
+        chosen = Region.objects.filter(code=code).first()
+        if chosen is not None and any(chosen.path.startswith(a.path) for a in areas):
+            return chosen
+    return areas[0]
+
+
+def scoped_cases(reach: Reach, region: Region) -> QuerySet[Case]:
+    """The cases of the scope that this user may see (the same set their lists show)."""
+    return cases_within(reach).filter(region__path__startswith=region.path)
+
+
+# --- the page ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Board:
+    region: Region
+    period: Period
+    computed_at: dt.datetime
+    counts: dict
+    rates: list
+    levels: list
+    average_days: float | None
+    by_channel: list
+    open_by_step: list
+    due_soon: list
+    overdue: list
+    flagged: list
+    requests: list
+    negative: list
+    breakdowns: dict = field(default_factory=dict)
+    months: list = field(default_factory=list)
+    weeks: list = field(default_factory=list)
+    children: list = field(default_factory=list)
+
+
+def build(user: User, region: Region, period: Period, *, now: dt.datetime) -> Board:
+    reach = reach_of(user)
+    cases = scoped_cases(reach, region)
+    counts = rollups.counts(region, start=period.start, end=period.end, now=now)
+    open_cases = cases.filter(status__in=sorted(OPEN_STATUSES))
+    return Board(
+        region=region,
+        period=period,
+        computed_at=now,
+        counts=counts,
+        rates=figures.rates(counts),
+        levels=figures.level_shares(counts),
+        average_days=figures.average_working_days(counts),
+        by_channel=_by_channel(cases, period),
+        open_by_step=_open_by_step(open_cases),
+        due_soon=list(_listing(open_list(cases, "due_soon", now=now))[:LIST_SIZE]),
+        overdue=list(_listing(open_list(cases, "overdue", now=now))[:LIST_SIZE]),
+        flagged=list(_listing(open_list(cases, "flagged", now=now))[:LIST_SIZE]),
+        requests=list(
+            PendingRequest.objects.filter(state=PendingRequest.State.PENDING, case__in=cases)
+            .select_related("case", "case__lead_unit", "requested_by")
+            .order_by("requested_at")[:LIST_SIZE]
+        ),
+        negative=list(_listing(open_list(cases, "negative", now=now))[:LIST_SIZE]),
+        breakdowns={
+            "category": breakdown(reach, region, period, "category", now=now),
+            "child": breakdown(reach, region, period, "child", now=now),
+            "unit": breakdown(reach, region, period, "unit", now=now),
+            "window": breakdown(reach, region, period, "window", now=now),
+        },
+        months=_series(region, months_back(now, 12), "month", now=now),
+        weeks=_series(region, weeks_back(now, 12), "week", now=now),
+    )
+
+
+def _series(region: Region, periods: list[Period], kind: str, *, now: dt.datetime) -> list:
+    """(period, counts, rates) for each period, oldest first: one query for all of them."""
+    by_start = rollups.series(region, kind, start=periods[0].start, now=now)
+    out = []
+    for period in periods:
+        counts = by_start.get(timezone.localdate(period.start), dict.fromkeys(rollups.FIELDS, 0))
+        out.append((period, counts, {r.key: r for r in figures.rates(counts)}))
+    return out
+
+
+def awaiting_follow_up(cases: QuerySet[Case]) -> QuerySet[Case]:
+    """差评 not yet followed up (a negative rating must be followed up)."""
+    return cases.filter(resident_rating__lte=2).filter(
+        Q(followed_up_at__isnull=True) | Q(followed_up_at__lt=F("rated_at"))
+    )
+
+
+def _listing(qs: QuerySet[Case]) -> QuerySet[Case]:
+    return qs.select_related("category__parent", "region", "lead_unit", "owner_unit").only(
+        "code",
+        "summary",
+        "status",
+        "grade",
+        "due_at",
+        "warn_at",
+        "rated_at",
+        "resident_rating",
+        "category__name",
+        "category__parent__name",
+        "region__name",
+        "lead_unit__name",
+        "owner_unit__name",
+    )
+
+
+def _by_channel(cases: QuerySet[Case], period: Period) -> list[tuple[str, str, int]]:
+    rows = dict(
+        cases.filter(reported_at__gte=period.start, reported_at__lt=period.end)
+        .order_by()
+        .values_list("channel")
+        .annotate(n=Count("pk"))
+    )
+    return [(value, str(label), rows.get(value, 0)) for value, label in Channel.choices]
+
+
+def _open_by_step(open_cases: QuerySet[Case]) -> list[tuple[str, str, int]]:
+    rows = dict(open_cases.order_by().values_list("status").annotate(n=Count("pk")))
+    return [(s.value, str(s.label), rows.get(s.value, 0)) for s in Status if s in OPEN_STATUSES]
+
+
+# --- breakdowns -------------------------------------------------------------------------------
+
+# dimension -> (the label of a row)
+DIMENSIONS = {
+    "category": _("分类"),
+    "child": _("下级区域"),
+    "unit": _("承办单位"),
+    "window": _("受理窗口"),
+    "grid": _("网格"),
+}
+
+
+@dataclass(frozen=True)
+class Row:
+    key: int | str
+    label: str
+    counts: dict
+    rates: dict
+    average_days: float | None
+    overdue_now: int
+
+
+def breakdown(
+    reach: Reach, region: Region, period: Period, dimension: str, *, now: dt.datetime
+) -> list[Row]:
+    """One row per category / lower area / handling unit / window, ranked by what came in."""
+    grouped = rollups.counts_by(region, dimension, start=period.start, end=period.end, now=now)
+    labels = _labels(dimension, grouped.keys())
+    overdue = _overdue_by(reach, region, dimension, now=now)
+    rows = []
+    for key, counts in grouped.items():
+        if key is None or key not in labels:
+            continue
+        rows.append(
+            Row(
+                key=key,
+                label=labels[key],
+                counts=counts,
+                rates={r.key: r for r in figures.rates(counts)},
+                average_days=figures.average_working_days(counts),
+                overdue_now=overdue.get(key, 0),
+            )
+        )
+    rows.sort(key=lambda r: (-r.counts.get("received", 0), r.label))
+    return rows
+
+
+def _labels(dimension: str, keys) -> dict:
+    ids = [k for k in keys if k is not None]
+    if dimension == "category":
+        return {c.pk: str(c) for c in Category.objects.filter(pk__in=ids).select_related("parent")}
+    if dimension in ("child", "grid"):
+        return dict(Region.objects.filter(pk__in=ids).values_list("pk", "name"))
+    return dict(Unit.objects.filter(pk__in=ids).values_list("pk", "name"))
+
+
+def _overdue_by(reach: Reach, region: Region, dimension: str, *, now: dt.datetime) -> dict:
+    column = DIMENSION_COLUMNS_OF_CASE.get(dimension, "")
+    cases = scoped_cases(reach, region).filter(
+        status__in=sorted(OPEN_STATUSES), paused_at__isnull=True, due_at__lte=now
+    )
+    if dimension == "child":
+        return rollups.by_child(cases, region)
+    return dict(cases.order_by().values_list(column).annotate(n=Count("pk")))
+
+
+# --- drilling down ----------------------------------------------------------------------------
+
+# Lists of what is open now, by name (the dashboard's 黄灯 / 红灯 / 挂牌 / 差评 lists).
+OPEN_LISTS = {
+    "due_soon": _("即将超期（黄灯）"),
+    "overdue": _("已超期（红灯）"),
+    "flagged": _("挂牌督办"),
+    "negative": _("差评待回访"),
+}
+
+
+def open_list(cases: QuerySet[Case], name: str, *, now: dt.datetime) -> QuerySet[Case]:
+    open_cases = cases.filter(status__in=sorted(OPEN_STATUSES))
+    running = open_cases.filter(paused_at__isnull=True)
+    if name == "due_soon":
+        return running.filter(warn_at__lte=now, due_at__gt=now).order_by("due_at", "pk")
+    if name == "overdue":
+        return running.filter(due_at__lte=now).order_by("due_at", "pk")
+    if name == "flagged":
+        return open_cases.filter(is_flagged=True).order_by("due_at", "pk")
+    if name == "negative":
+        return awaiting_follow_up(cases).order_by("rated_at", "pk")
+    raise KeyError(name)
+
+
+def drill(
+    user: User,
+    region: Region,
+    *,
+    fact: str,
+    start: dt.datetime,
+    end: dt.datetime,
+    dimension: str | None = None,
+    key: str | None = None,
+) -> QuerySet[Case]:
+    """The cases behind one number: the fact's cases of the period, in the user's sight.
+
+    The same filters as the count (``dispatch.figures``) and the same scope as every list
+    (``cases_visible_to``), so the list's length is the number shown.
+    """
+    spec = figures.FACTS_BY_NAME[fact]
+    cases = scoped_cases(reach_of(user), region).filter(
+        spec.where, **{f"{spec.when}__gte": start, f"{spec.when}__lt": end}
+    )
+    if dimension == "child" and key:
+        child = Region.objects.filter(pk=key, path__startswith=region.path).first()
+        cases = cases.filter(region__path__startswith=child.path) if child else cases.none()
+    elif dimension in DIMENSION_COLUMNS_OF_CASE and key:
+        cases = cases.filter(**{DIMENSION_COLUMNS_OF_CASE[dimension]: key})
+    return _listing(cases).order_by(f"-{spec.when}", "-pk")
+
+
+DIMENSION_COLUMNS_OF_CASE = {
+    "category": "category_id",
+    "unit": "lead_unit_id",
+    "window": "intake_unit_id",
+    "grid": "region_id",
+}

@@ -1,0 +1,89 @@
+"""The supervisors' dashboard as a supervisor opens it: scope, figures, drill-downs, queries."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from dispatch import services
+from people.models import Role
+from tests import factories as f
+from tests.clock import at
+from tests.dispatch import loopkit
+from tests.dispatch.test_figures import BY_HAND, MON, week  # noqa: F401
+
+pytestmark = pytest.mark.django_db
+loop = loopkit.loop  # the fixture
+
+
+def board(client, user, **params):
+    client.force_login(user)
+    response = client.get("/work/dashboard/", params)
+    assert response.status_code == 200, response.content.decode()[-500:]
+    return response
+
+
+def last_week(region):
+    return {
+        "region": region.code,
+        "period": "custom",
+        "start": at(MON, 0).date().isoformat(),
+        "end": at(-1, 0).date().isoformat(),
+    }
+
+
+def test_a_township_supervisor_sees_the_week_and_every_number_opens_its_cases(
+    client, tree, people, loop, week
+):
+    response = board(client, loop.sup_a, **last_week(tree.town_a))
+    body = response.content.decode()
+    rates = {r.key: r for r in response.context["board"].rates}
+    assert (rates["on_time"].numerator, rates["on_time"].denominator) == (2, 4)
+    assert "50.0%" in body and "计算于" in body
+    for fact, n in BY_HAND.items():
+        if fact.startswith("closed_") and fact != "closed_carried_out":
+            continue
+        link = re.search(rf'href="(/work/dashboard/cases/\?[^"]*fact={fact}[^"]*)"', body)
+        if link is None:
+            continue
+        listed = client.get(link.group(1).replace("&amp;", "&"))
+        assert listed.status_code == 200
+        assert listed.context["page"].paginator.count == n, fact
+
+
+def test_the_township_board_counts_only_its_township(client, tree, people, loop, week):
+    other = f.case(region=tree.village_b1, owner_unit=tree.centre_b, now=at(MON, 10))
+    services.register_case(case=other, actor=people.bob, now=at(MON, 10))
+    sup_b = f.user("sup_b", role=Role.SUPERVISOR, region=tree.town_b)
+    assert board(client, sup_b, **last_week(tree.town_b)).context["board"].counts["received"] == 1
+    # Asking for township A's board from township B falls back to B's own.
+    response = board(client, sup_b, **last_week(tree.town_a))
+    assert response.context["board"].region == tree.town_b
+    assert (
+        board(client, people.dave, **last_week(tree.county)).context["board"].counts["received"]
+        == 7
+    )
+
+
+def test_the_dashboard_is_a_supervisors_desk(client, tree, people):
+    client.force_login(people.alice)
+    assert client.get("/work/dashboard/").status_code == 403
+    assert client.get("/work/dashboard/cases/?fact=received").status_code == 403
+
+
+def test_the_dashboard_answers_in_a_bounded_number_of_queries(
+    client, tree, people, loop, week, django_assert_max_num_queries
+):
+    client.force_login(loop.sup_a)
+    with django_assert_max_num_queries(120):
+        client.get("/work/dashboard/", last_week(tree.town_a))
+    for _ in range(5):
+        loopkit.in_progress(tree, people, loop, now=at(MON, 11))
+    with django_assert_max_num_queries(120) as captured:
+        client.get("/work/dashboard/", last_week(tree.town_a))
+    first = len(captured.captured_queries)
+    for _ in range(5):
+        loopkit.in_progress(tree, people, loop, now=at(MON, 12))
+    with django_assert_max_num_queries(first):
+        client.get("/work/dashboard/", last_week(tree.town_a))
