@@ -10,11 +10,12 @@ from dispatch import services
 from people.models import Role
 from tests import factories as f
 from tests.clock import at
-from tests.dispatch import loopkit
-from tests.dispatch.test_figures import BY_HAND, MON, week  # noqa: F401
+from tests.dispatch import loopkit, test_figures
+from tests.dispatch.test_figures import BY_HAND, MON
 
 pytestmark = pytest.mark.django_db
 loop = loopkit.loop  # the fixture
+week = test_figures.week  # the fixture
 
 
 def board(client, user, **params):
