@@ -21,7 +21,7 @@ from dispatch.access import SUPERVISE_ROLES, Reach, reach_of
 from dispatch.models import Case, Category, PendingRequest
 from dispatch.selectors import cases_within
 from dispatch.states import OPEN_STATUSES, Channel, Status
-from grids.models import Region, Unit
+from grids.models import Level, Region, Unit
 from people.models import User
 
 PERIODS = {
@@ -143,6 +143,8 @@ class Board:
     months: list = field(default_factory=list)
     weeks: list = field(default_factory=list)
     children: list = field(default_factory=list)
+    map_cells: list = field(default_factory=list)
+    map_height: int = 0
 
 
 def build(user: User, region: Region, period: Period, *, now: dt.datetime) -> Board:
@@ -150,7 +152,10 @@ def build(user: User, region: Region, period: Period, *, now: dt.datetime) -> Bo
     cases = scoped_cases(reach, region)
     counts = rollups.counts(region, start=period.start, end=period.end, now=now)
     open_cases = cases.filter(status__in=sorted(OPEN_STATUSES))
+    cells, map_height = grid_map(reach, region, now=now)
     return Board(
+        map_cells=cells,
+        map_height=map_height,
         region=region,
         period=period,
         computed_at=now,
@@ -354,3 +359,79 @@ DIMENSION_COLUMNS_OF_CASE = {
     "window": "intake_unit_id",
     "grid": "region_id",
 }
+
+
+# --- the grid map -----------------------------------------------------------------------------
+
+MAP_WIDTH = 640
+
+
+@dataclass(frozen=True)
+class MapCell:
+    region: Region
+    points: str  # SVG polygon points, already projected
+    label_x: float
+    label_y: float
+    open: int
+    overdue: int
+    shade: int  # 0..4, darker with more overdue (then open) cases
+
+
+def _rings(boundary: dict | None) -> list[list[list[float]]]:
+    if not boundary:
+        return []
+    if boundary.get("type") == "Polygon":
+        return [boundary["coordinates"][0]]
+    if boundary.get("type") == "MultiPolygon":
+        return [polygon[0] for polygon in boundary["coordinates"]]
+    return []
+
+
+def grid_map(reach: Reach, region: Region, *, now: dt.datetime) -> tuple[list[MapCell], int]:
+    """The scope's grids drawn from their boundaries (no tile server), with open and overdue
+    cases; returns the cells and the drawing's height."""
+    grids = [
+        g
+        for g in Region.objects.filter(
+            path__startswith=region.path, level=Level.GRID, is_active=True
+        ).order_by("code")
+        if _rings(g.boundary)
+    ]
+    if not grids:
+        return [], 0
+    open_cases = scoped_cases(reach, region).filter(status__in=sorted(OPEN_STATUSES))
+    opened = dict(open_cases.order_by().values_list("region_id").annotate(n=Count("pk")))
+    late = dict(
+        open_cases.filter(paused_at__isnull=True, due_at__lte=now)
+        .order_by()
+        .values_list("region_id")
+        .annotate(n=Count("pk"))
+    )
+    xs = [x for g in grids for ring in _rings(g.boundary) for x, _y in ring]
+    ys = [y for g in grids for ring in _rings(g.boundary) for _x, y in ring]
+    span_x, span_y = (max(xs) - min(xs)) or 1.0, (max(ys) - min(ys)) or 1.0
+    scale = (MAP_WIDTH - 20) / span_x
+    height = int(span_y * scale) + 20
+
+    def project(x: float, y: float) -> tuple[float, float]:
+        return 10 + (x - min(xs)) * scale, 10 + (max(ys) - y) * scale
+
+    cells = []
+    for grid in grids:
+        projected = [project(x, y) for ring in _rings(grid.boundary) for x, y in ring]
+        overdue, opened_here = late.get(grid.pk, 0), opened.get(grid.pk, 0)
+        shade = (
+            min(4, overdue + (1 if opened_here else 0)) if overdue else (1 if opened_here else 0)
+        )
+        cells.append(
+            MapCell(
+                region=grid,
+                points=" ".join(f"{px:.1f},{py:.1f}" for px, py in projected),
+                label_x=sum(p[0] for p in projected) / len(projected),
+                label_y=sum(p[1] for p in projected) / len(projected),
+                open=opened_here,
+                overdue=overdue,
+                shade=shade,
+            )
+        )
+    return cells, height

@@ -348,6 +348,25 @@ class Case(models.Model):
                 name="case_warn_open",
                 condition=Q(status__in=sorted(OPEN_STATUSES)),
             ),
+            # The work lists: each reads its own small index, whatever the number of closed cases.
+            models.Index(
+                fields=["reported_at"],
+                name="case_to_register_dispatch",
+                condition=Q(status__in=["reported", "registered"]),
+            ),
+            models.Index(
+                fields=["due_at"],
+                name="case_running_due",
+                condition=Q(status__in=["assigned", "in_progress"], paused_at__isnull=True),
+            ),
+            models.Index(
+                fields=["feedback_at"], name="case_to_verify", condition=Q(status="feedback")
+            ),
+            models.Index(
+                fields=["rated_at"],
+                name="case_negative_rating",
+                condition=Q(resident_rating__lte=2),
+            ),
             # The sweeper's one question, "what is due now?": a probe of this small index.
             models.Index(
                 fields=["next_alert_at"],

@@ -88,3 +88,18 @@ def test_the_dashboard_answers_in_a_bounded_number_of_queries(
         loopkit.in_progress(tree, people, loop, now=at(MON, 12))
     with django_assert_max_num_queries(first):
         client.get("/work/dashboard/", last_week(tree.town_a))
+
+
+def test_the_grid_map_is_drawn_from_the_boundaries_without_a_tile_server(
+    client, tree, people, loop
+):
+    ring = [[120.0, 30.0], [120.01, 30.0], [120.01, 30.01], [120.0, 30.01], [120.0, 30.0]]
+    tree.grid_a1.boundary = {"type": "Polygon", "coordinates": [ring]}
+    tree.grid_a1.save(update_fields=["boundary"])
+    late = loopkit.in_progress(tree, people, loop, region=tree.grid_a1)
+    late.__class__.objects.filter(pk=late.pk).update(due_at=at(-3, 9))
+    loopkit.in_progress(tree, people, loop, region=tree.grid_a1)
+    body = board(client, loop.sup_a, region=tree.town_a.code).content.decode()
+    svg = body.split('<svg class="map"', 1)[1].split("</svg>", 1)[0]
+    assert "<polygon" in svg and ">2/1</text>" in svg
+    assert "http" not in svg.replace('xmlns="http://www.w3.org/2000/svg"', "")
