@@ -12,15 +12,15 @@ import calendar as month_calendar
 import datetime as dt
 from dataclasses import dataclass, field
 
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from dispatch import figures, rollups
 from dispatch.access import SUPERVISE_ROLES, Reach, reach_of
-from dispatch.models import Case, Category, PendingRequest
+from dispatch.models import Case, CaseEvent, Category, PendingRequest
 from dispatch.selectors import cases_within
-from dispatch.states import OPEN_STATUSES, Channel, Status
+from dispatch.states import OPEN_STATUSES, Action, Channel, Status
 from grids.models import Level, Region, Unit
 from people.models import User
 
@@ -139,6 +139,9 @@ class Board:
     flagged: list
     requests: list
     negative: list
+    urged: list
+    assessment: list
+    assessment_month: Period
     breakdowns: dict = field(default_factory=dict)
     months: list = field(default_factory=list)
     weeks: list = field(default_factory=list)
@@ -153,7 +156,10 @@ def build(user: User, region: Region, period: Period, *, now: dt.datetime) -> Bo
     counts = rollups.counts(region, start=period.start, end=period.end, now=now)
     open_cases = cases.filter(status__in=sorted(OPEN_STATUSES))
     cells, map_height = grid_map(reach, region, now=now)
+    month = months_back(period.end - dt.timedelta(microseconds=1), 1)[0]
     return Board(
+        assessment=assessment(reach, region, month, now=now),
+        assessment_month=month,
         map_cells=cells,
         map_height=map_height,
         region=region,
@@ -168,6 +174,7 @@ def build(user: User, region: Region, period: Period, *, now: dt.datetime) -> Bo
         due_soon=list(_listing(open_list(cases, "due_soon", now=now))[:LIST_SIZE]),
         overdue=list(_listing(open_list(cases, "overdue", now=now))[:LIST_SIZE]),
         flagged=list(_listing(open_list(cases, "flagged", now=now))[:LIST_SIZE]),
+        urged=list(_listing(open_list(cases, "urged", now=now))[:LIST_SIZE]),
         requests=list(
             PendingRequest.objects.filter(state=PendingRequest.State.PENDING, case__in=cases)
             .select_related("case", "case__lead_unit", "requested_by")
@@ -193,6 +200,26 @@ def _series(region: Region, periods: list[Period], kind: str, *, now: dt.datetim
         counts = by_start.get(timezone.localdate(period.start), dict.fromkeys(rollups.FIELDS, 0))
         out.append((period, counts, {r.key: r for r in figures.rates(counts)}))
     return out
+
+
+def assessment(reach: Reach, region: Region, month: Period, *, now: dt.datetime) -> list[Row]:
+    """考评: the month's handling units ranked by on-time rate, then satisfaction, then volume.
+
+    Units with too few cases for a meaningful rate come last, in the order of what they had.
+    """
+    rows = breakdown(reach, region, month, "unit", now=now)
+
+    def rank(row: Row) -> tuple:
+        on_time, satisfied = row.rates["on_time"], row.rates["satisfaction"]
+        return (
+            not on_time.meaningful,
+            -(on_time.value or 0.0),
+            -(satisfied.value or 0.0),
+            -row.counts.get("received", 0),
+            row.label,
+        )
+
+    return sorted(rows, key=rank)
 
 
 def awaiting_follow_up(cases: QuerySet[Case]) -> QuerySet[Case]:
@@ -308,6 +335,7 @@ OPEN_LISTS = {
     "due_soon": _("即将超期（黄灯）"),
     "overdue": _("已超期（红灯）"),
     "flagged": _("挂牌督办"),
+    "urged": _("督办中"),
     "negative": _("差评待回访"),
 }
 
@@ -321,6 +349,9 @@ def open_list(cases: QuerySet[Case], name: str, *, now: dt.datetime) -> QuerySet
         return running.filter(due_at__lte=now).order_by("due_at", "pk")
     if name == "flagged":
         return open_cases.filter(is_flagged=True).order_by("due_at", "pk")
+    if name == "urged":
+        urged = CaseEvent.objects.filter(case=OuterRef("pk"), action=Action.URGED)
+        return open_cases.filter(Exists(urged)).order_by("due_at", "pk")
     if name == "negative":
         return awaiting_follow_up(cases).order_by("rated_at", "pk")
     raise KeyError(name)
