@@ -153,12 +153,18 @@ class Board:
 def build(user: User, region: Region, period: Period, *, now: dt.datetime) -> Board:
     reach = reach_of(user)
     cases = scoped_cases(reach, region)
-    counts = rollups.counts(region, start=period.start, end=period.end, now=now)
+    figure_rows = rollups.rows(region, start=period.start, end=period.end, now=now)
+    counts = rollups.total(figure_rows)
     open_cases = cases.filter(status__in=sorted(OPEN_STATUSES))
     cells, map_height = grid_map(reach, region, now=now)
     month = months_back(period.end - dt.timedelta(microseconds=1), 1)[0]
+    month_rows = (
+        figure_rows
+        if (month.start, month.end) == (period.start, period.end)
+        else rollups.rows(region, start=month.start, end=month.end, now=now)
+    )
     return Board(
-        assessment=assessment(reach, region, month, now=now),
+        assessment=assessment(reach, region, month_rows, now=now),
         assessment_month=month,
         map_cells=cells,
         map_height=map_height,
@@ -182,10 +188,8 @@ def build(user: User, region: Region, period: Period, *, now: dt.datetime) -> Bo
         ),
         negative=list(_listing(open_list(cases, "negative", now=now))[:LIST_SIZE]),
         breakdowns={
-            "category": breakdown(reach, region, period, "category", now=now),
-            "child": breakdown(reach, region, period, "child", now=now),
-            "unit": breakdown(reach, region, period, "unit", now=now),
-            "window": breakdown(reach, region, period, "window", now=now),
+            dimension: breakdown(reach, region, figure_rows, dimension, now=now)
+            for dimension in ("category", "child", "unit", "window")
         },
         months=_series(region, months_back(now, 12), "month", now=now),
         weeks=_series(region, weeks_back(now, 12), "week", now=now),
@@ -202,12 +206,14 @@ def _series(region: Region, periods: list[Period], kind: str, *, now: dt.datetim
     return out
 
 
-def assessment(reach: Reach, region: Region, month: Period, *, now: dt.datetime) -> list[Row]:
+def assessment(
+    reach: Reach, region: Region, month_rows: list[dict], *, now: dt.datetime
+) -> list[Row]:
     """考评: the month's handling units ranked by on-time rate, then satisfaction, then volume.
 
     Units with too few cases for a meaningful rate come last, in the order of what they had.
     """
-    rows = breakdown(reach, region, month, "unit", now=now)
+    rows = breakdown(reach, region, month_rows, "unit", now=now)
 
     def rank(row: Row) -> tuple:
         on_time, satisfied = row.rates["on_time"], row.rates["satisfaction"]
@@ -285,10 +291,10 @@ class Row:
 
 
 def breakdown(
-    reach: Reach, region: Region, period: Period, dimension: str, *, now: dt.datetime
+    reach: Reach, region: Region, figure_rows: list[dict], dimension: str, *, now: dt.datetime
 ) -> list[Row]:
     """One row per category / lower area / handling unit / window, ranked by what came in."""
-    grouped = rollups.counts_by(region, dimension, start=period.start, end=period.end, now=now)
+    grouped = rollups.by(figure_rows, dimension, region)
     labels = _labels(dimension, grouped.keys())
     overdue = _overdue_by(reach, region, dimension, now=now)
     rows = []

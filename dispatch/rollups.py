@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from django.db import transaction
-from django.db.models import Count, F, QuerySet, Sum
+from django.db.models import Count, QuerySet, Sum
 from django.db.models.functions import Substr, TruncDate, TruncMonth, TruncWeek
 from django.utils import timezone
 
@@ -25,14 +25,6 @@ from grids.models import CHILD_LEVEL, Level, Region
 
 # The counters a DailyFigure row holds (a summed fact also keeps how many cases it adds up).
 FIELDS = [*figures.FACT_NAMES, "working_days_count"]
-# How each dimension of a breakdown is read from a case and from a DailyFigure row.
-DIMENSION_COLUMNS = {
-    "category": "category_id",
-    "unit": "lead_unit_id",
-    "window": "intake_unit_id",
-    "grid": "region_id",
-}
-ROW_COLUMNS = {"category": "category_id", "unit": "unit_id", "window": "window_id"}
 
 
 def _local_day(moment: dt.datetime) -> dt.date:
@@ -59,27 +51,43 @@ def mark_changed(days: Iterable[dt.date], *, today: dt.date) -> None:
     )
 
 
+# A case's dimensions, as the roll-up stores them.
+CASE_DIMS = {
+    "region_id": "region_id",
+    "region_path": "region__path",
+    "category_id": "category_id",
+    "unit_id": "lead_unit_id",
+    "window_id": "intake_unit_id",
+}
+DIMS = tuple(CASE_DIMS)
+
+
+def _grouped(
+    cases: QuerySet[Case], start: dt.datetime, end: dt.datetime, *, by_day: bool
+) -> dict[tuple, dict[str, int]]:
+    """Every fact counted per (day,) + dimensions, one grouped query per date column."""
+    tz = timezone.get_current_timezone()
+    rows: dict[tuple, dict[str, int]] = defaultdict(dict)
+    for column, facts in figures.by_when().items():
+        qs = cases.filter(**{f"{column}__gte": start, f"{column}__lt": end})
+        names = [*CASE_DIMS.values()]
+        if by_day:
+            qs = qs.annotate(fact_day=TruncDate(column, tzinfo=tz))
+            names = ["fact_day", *names]
+        grouped = qs.order_by().values(*names).annotate(**figures.aggregates_of(facts))
+        for row in grouped:
+            key = tuple(row.pop(name) for name in names)
+            rows[key].update({k: v or 0 for k, v in row.items()})
+    return rows
+
+
 def rebuild(first: dt.date, last: dt.date) -> int:
     """Count the days ``first``..``last`` (inclusive) again from the cases; returns rows written.
 
     One grouped query per date column for the whole range, whatever its length.
     """
     start, end = _midnight(first), _midnight(last + dt.timedelta(days=1))
-    tz = timezone.get_current_timezone()
-    dims = ("region_id", "region__path", "category_id", "lead_unit_id", "intake_unit_id")
-    rows: dict[tuple, dict[str, int]] = defaultdict(dict)
-    for column, facts in figures.by_when().items():
-        aggregates = figures.aggregates_of(facts)
-        grouped = (
-            Case.objects.filter(**{f"{column}__gte": start, f"{column}__lt": end})
-            .annotate(fact_day=TruncDate(column, tzinfo=tz))
-            .order_by()
-            .values("fact_day", *dims)
-            .annotate(**aggregates)
-        )
-        for row in grouped:
-            key = (row.pop("fact_day"), *(row.pop(d) for d in dims))
-            rows[key].update({k: v or 0 for k, v in row.items()})
+    rows = _grouped(Case.objects.all(), start, end, by_day=True)
     objects = [
         DailyFigure(
             day=day,
@@ -164,20 +172,6 @@ def _add(into: dict, counts: dict) -> None:
         into[name] = into.get(name, 0) + (value or 0)
 
 
-def counts(
-    region: Region, *, start: dt.datetime, end: dt.datetime, now: dt.datetime
-) -> dict[str, int]:
-    """Every fact's count in the scope for the period."""
-    (first, last, done), live = _split(start, end, now)
-    total: dict[str, int] = dict.fromkeys(FIELDS, 0)
-    if done:
-        rolled = _rolled(region, first, last, done)
-        _add(total, rolled.aggregate(**{name: Sum(name) for name in FIELDS}))
-    for window_start, window_end in live:
-        _add(total, figures.live_counts(_in_scope(region), start=window_start, end=window_end))
-    return total
-
-
 def _rolled(region: Region, first: dt.date, last: dt.date, done: set[dt.date]):
     """The scope's rows of the counted days (the others are read live)."""
     not_done = [
@@ -191,52 +185,89 @@ def _rolled(region: Region, first: dt.date, last: dt.date, done: set[dt.date]):
     return rows.exclude(day__in=not_done) if not_done else rows
 
 
+def rows(region: Region, *, start: dt.datetime, end: dt.datetime, now: dt.datetime) -> list[dict]:
+    """The period's figures of the scope as rows of dimensions and counts, read once: one
+    grouped query over the counted days, and the rest (today, days not counted yet) live.
+
+    Every total and breakdown of a page is summed from these rows in memory, so a page costs
+    the same few queries whatever it shows.
+    """
+    (first, last, done), live = _split(start, end, now)
+    out: list[dict] = []
+    if done:
+        out.extend(
+            _rolled(region, first, last, done)
+            .order_by()
+            .values(*DIMS)
+            .annotate(**{name: Sum(name) for name in FIELDS})
+        )
+    for window_start, window_end in live:
+        grouped = _grouped(_in_scope(region), window_start, window_end, by_day=False)
+        for key, values in grouped.items():
+            out.append({**dict(zip(DIMS, key, strict=True)), **values})
+    for row in out:
+        for name in FIELDS:
+            row[name] = row.get(name) or 0
+    return out
+
+
+def total(figure_rows: list[dict]) -> dict[str, int]:
+    result: dict[str, int] = dict.fromkeys(FIELDS, 0)
+    for row in figure_rows:
+        for name in FIELDS:
+            result[name] += row[name]
+    return result
+
+
+def counts(
+    region: Region, *, start: dt.datetime, end: dt.datetime, now: dt.datetime
+) -> dict[str, int]:
+    """Every fact's count in the scope for the period."""
+    return total(rows(region, start=start, end=end, now=now))
+
+
 def _child_prefix_length(region: Region) -> int:
     child = CHILD_LEVEL.get(Level(region.level))
     code = 15 if child == Level.GRID else 12
     return len(region.path) + code + 1
 
 
-def counts_by(
-    region: Region, dimension: str, *, start: dt.datetime, end: dt.datetime, now: dt.datetime
-) -> dict:
-    """The counts per category / handling unit / window / lower area ("child") / grid."""
-    (first, last, done), live = _split(start, end, now)
+ROW_DIMENSIONS = {
+    "category": "category_id",
+    "unit": "unit_id",
+    "window": "window_id",
+    "grid": "region_id",
+}
+
+
+def by(figure_rows: list[dict], dimension: str, region: Region) -> dict:
+    """The rows summed per category / handling unit / window / grid / lower area ("child")."""
     result: dict = {}
-    row_key: F | Substr
-    case_key: F | Substr
     if dimension == "child":
         if Level(region.level) not in CHILD_LEVEL:
             return {}
         prefix = _child_prefix_length(region)
-        row_key = Substr("region_path", 1, prefix)
-        case_key = Substr("region__path", 1, prefix)
-    elif dimension == "grid":
-        row_key, case_key = F("region_id"), F("region_id")
+        grouped: dict = {}
+        for row in figure_rows:
+            _add(grouped.setdefault(row["region_path"][:prefix], {}), _counters(row))
+        ids = dict(Region.objects.filter(path__in=list(grouped)).values_list("path", "pk"))
+        result = {ids[path]: values for path, values in grouped.items() if path in ids}
     else:
-        row_key, case_key = F(ROW_COLUMNS[dimension]), F(DIMENSION_COLUMNS[dimension])
-    if done:
-        rolled = (
-            _rolled(region, first, last, done)
-            .annotate(group=row_key)
-            .order_by()
-            .values("group")
-            .annotate(**{name: Sum(name) for name in FIELDS})
-        )
-        for row in rolled:
-            _add(result.setdefault(row.pop("group"), {}), row)
-    for window_start, window_end in live:
-        cases = _in_scope(region).annotate(group=case_key)
-        grouped = figures.live_counts(cases, start=window_start, end=window_end, group_by="group")
-        for key, values in grouped.items():
-            _add(result.setdefault(key, {}), values)
-    if dimension == "child":
-        ids = dict(Region.objects.filter(path__in=list(result)).values_list("path", "pk"))
-        result = {ids[path]: values for path, values in result.items() if path in ids}
-    for values in result.values():
-        for name in FIELDS:
-            values.setdefault(name, 0)
+        column = ROW_DIMENSIONS[dimension]
+        for row in figure_rows:
+            _add(result.setdefault(row[column], {}), _counters(row))
     return result
+
+
+def _counters(row: dict) -> dict[str, int]:
+    return {name: row[name] for name in FIELDS}
+
+
+def counts_by(
+    region: Region, dimension: str, *, start: dt.datetime, end: dt.datetime, now: dt.datetime
+) -> dict:
+    """``by`` over the period's rows."""
+    return by(rows(region, start=start, end=end, now=now), dimension, region)
 
 
 def series(

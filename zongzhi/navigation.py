@@ -34,7 +34,12 @@ LINKS = [
     Link("dispatch:dispatcher", _("派单"), _("立案、分类定级、派单、上报与下派"), "dispatcher"),
     Link("dispatch:inbox", _("承办"), _("签收、办理、反馈、申请延期或中止"), "inbox"),
     Link("dispatch:supervise", _("督办"), _("审批延期与中止、核查结案、回访"), "supervise"),
-    Link("dispatch:dashboard", _("督导看板"), _("受理、超期、按时办结率、满意度与各单位排名"), "supervise"),
+    Link(
+        "dispatch:dashboard",
+        _("督导看板"),
+        _("受理、超期、按时办结率、满意度与各单位排名"),
+        "supervise",
+    ),
     Link("admin:index", _("系统管理"), _("区划、单位、人员、分类、时限与派单规则")),
 ]
 

@@ -1,16 +1,22 @@
 """``manage.py bench [workload ...]``: run the project's benchmarks and print their figures.
 
-Each workload is a module with ``run(stdout, options) -> None`` that prints its own figures.
-Benchmarks measure; tests check behaviour. Nothing here sends traffic beyond 127.0.0.1.
+Workloads: ``desks`` (W2 intake POST, W3 dashboard, inbox and queues, over HTTP to gunicorn),
+``sweeper`` (W4), ``tracking`` (W0 bare view, W1 tracking page), ``receipt`` (W5). Figures come
+as JSON lines and, at the end, a table. Benchmarks measure; tests check behaviour. Nothing here
+sends traffic beyond 127.0.0.1, and every load loop is bounded in count and time.
 """
 
 from django.core.management.base import BaseCommand, CommandError
-from django.utils.module_loading import import_string
+from django.db import connection
 
-WORKLOADS = {
-    "receipt": "zongzhi.bench.receipt.run",
-    "tracking": "zongzhi.bench.tracking.run",
-}
+from dispatch.models import Case
+from zongzhi.bench import desks, receipt, sweeper, tracking
+from zongzhi.bench.harness import Report
+
+# Workloads that report through the Report, and those that print their own lines.
+REPORTING = {"desks": desks.run, "sweeper": sweeper.run}
+PRINTING = {"tracking": tracking.run, "receipt": receipt.run}
+WORKLOADS = [*REPORTING, *PRINTING]
 
 
 class Command(BaseCommand):
@@ -25,6 +31,13 @@ class Command(BaseCommand):
         unknown = [n for n in names if n not in WORKLOADS]
         if unknown:
             raise CommandError(f"未知的基准: {', '.join(unknown)}; 可选: {', '.join(WORKLOADS)}")
+        self.stdout.write(f"database: {connection.vendor}, {Case.objects.count()} cases")
+        report = Report(self.stdout)
         for name in names:
             self.stdout.write(f"== {name} ==")
-            import_string(WORKLOADS[name])(self.stdout, options)
+            if name in REPORTING:
+                REPORTING[name](report, options)
+            else:
+                PRINTING[name](self.stdout, options)
+        if report.rows:
+            report.table()

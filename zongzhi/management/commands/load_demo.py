@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 
 from django.core.management.base import BaseCommand
+from django.db.models import Min
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from dispatch import outbox
+from dispatch import outbox, rollups
+from dispatch.models import Case
 from zongzhi import demo, demo_cases
 
 
@@ -35,6 +38,10 @@ class Command(BaseCommand):
             created = demo_cases.load_demo_cases(county, total=options["cases"], now=now)
         # The demo's past is history: its SMS, routing and receipts are not work for now.
         outbox.set_aside_history(recorded_before=now)
+        # The dashboard's figures of the past days, counted once now rather than live.
+        first = Case.objects.aggregate(first=Min("reported_at"))["first"]
+        if first is not None:
+            rollups.rebuild(timezone.localdate(first), timezone.localdate(now) - dt.timedelta(1))
         elapsed = time.monotonic() - started
         self.stdout.write(
             self.style.SUCCESS(
