@@ -439,6 +439,15 @@ def dashboard_page(request):
 PAGE_SIZE = 50
 
 
+def _key(value: str | None) -> str | None:
+    """A breakdown's row key: an id; anything else selects nothing (never an error)."""
+    if value is None or value == "":
+        return None
+    if not value.isdigit():
+        raise Http404
+    return value
+
+
 @login_required
 @require_GET
 def dashboard_cases(request):
@@ -459,7 +468,7 @@ def dashboard_cases(request):
             start=period.start,
             end=period.end,
             dimension=request.GET.get("dim") or None,
-            key=request.GET.get("key") or None,
+            key=_key(request.GET.get("key")),
         )
         title = figures.FACTS_BY_NAME[fact].label
     else:

@@ -40,6 +40,8 @@ LINKS = [
         _("受理、超期、按时办结率、满意度与各单位排名"),
         "supervise",
     ),
+    Link("reports:monthly", _("月度报告"), _("各乡镇与全县的月度报告、PDF与Excel"), "supervise"),
+    Link("reports:exports", _("我的导出"), _("正在生成和已生成的导出文件"), "supervise"),
     Link("admin:index", _("系统管理"), _("区划、单位、人员、分类、时限与派单规则")),
 ]
 

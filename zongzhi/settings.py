@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "people",
     "dispatch",
     "intake",
+    "reports",
 ]
 
 MIDDLEWARE = [

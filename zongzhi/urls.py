@@ -19,6 +19,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("intake.urls")),
     path("", include("dispatch.urls")),
+    path("", include("reports.urls")),
 ]
 
 if settings.DEBUG:

@@ -3,10 +3,12 @@ grey scale (bars carry their numbers; the same numbers are in a table beside eve
 
 from __future__ import annotations
 
+import datetime as dt
 from urllib.parse import urlencode
 
 from django import template
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
@@ -61,8 +63,10 @@ def drill(board, fact: str = "", *, listed: str = "", dim: str = "", key="") -> 
     """The address of the cases behind one number of ``board``."""
     params = {"region": board.region.code, "period": board.period.kind}
     if board.period.kind == "custom":
-        params["start"] = board.period.start.date().isoformat()
-        params["end"] = board.period.end.date().isoformat()
+        # The form's end is the last day shown, inclusive; the period's end is exclusive.
+        last_day = timezone.localdate(board.period.end - dt.timedelta(microseconds=1))
+        params["start"] = timezone.localdate(board.period.start).isoformat()
+        params["end"] = last_day.isoformat()
     if fact:
         params["fact"] = fact
     if listed:
