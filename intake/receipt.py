@@ -11,15 +11,10 @@ renders on demand if it is missing. User text reaches the template only through 
 
 from __future__ import annotations
 
-import atexit
 import datetime as dt
 import logging
-import mimetypes
 import secrets
-import threading
 from dataclasses import dataclass
-from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -32,7 +27,8 @@ from dispatch.deadlines import due_after
 from dispatch.models import Case, PartyRole
 from dispatch.routing import find_rule
 from dispatch.states import Action, Status
-from intake import fonts
+from intake import pdf
+from intake import tracking as _tracking  # noqa: F401 - registers the tracking.render handler
 from intake.qr import qr_png_data_uri, qr_svg, qr_version, tracking_url
 
 logger = logging.getLogger(__name__)
@@ -158,93 +154,10 @@ def render_receipt_html(
 # --- PDF --------------------------------------------------------------------------------------
 
 
-class ReceiptFetchError(ValueError):
-    """The receipt asked for a resource outside the product's own static files."""
-
-
-def _static_roots() -> list[Path]:
-    roots = [Path(p if isinstance(p, str | Path) else p[1]) for p in settings.STATICFILES_DIRS]
-    roots.append(Path(settings.STATIC_ROOT))
-    return roots
-
-
-def make_url_fetcher(roots: list[Path] | None = None):
-    """A WeasyPrint fetcher that reads only files under ``roots`` (static files and the
-    prepared fonts) and ``data:`` URIs. No network, no other ``file://`` path."""
-    from weasyprint.urls import URLFetcher, URLFetcherResponse
-
-    allowed = [Path(root).resolve() for root in (roots or [*_static_roots(), fonts.font_dir()])]
-
-    class ReceiptURLFetcher(URLFetcher):
-        def fetch(self, url, headers=None):
-            parts = urlsplit(url)
-            scheme = parts.scheme.lower()
-            if scheme == "data":
-                return super().fetch(url, headers)
-            if scheme == "file" and parts.netloc in ("", "localhost"):
-                path = Path(unquote(parts.path)).resolve()
-                if path.is_file() and any(path.is_relative_to(root) for root in allowed):
-                    content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-                    return URLFetcherResponse(
-                        path.as_uri(),
-                        body=path.read_bytes(),
-                        headers={"Content-Type": content_type},
-                    )
-            raise ReceiptFetchError(f"receipt may not fetch {url[:200]!r}")
-
-    return ReceiptURLFetcher(allowed_protocols=("data", "file"))
-
-
-@dataclass
-class _PdfEnvironment:
-    font_config: object
-    stylesheet: object
-    fetcher: object
-    base_url: str
-    prepared: bool
-
-
-_env: _PdfEnvironment | None = None
-# WeasyPrint's font configuration is shared by every render in the process; renders take turns.
-_lock = threading.Lock()
-
-
-@atexit.register
-def _drop_environment() -> None:
-    # Free the font configuration while its C libraries are still loaded.
-    global _env
-    _env = None
-
-
-def _environment() -> _PdfEnvironment:
-    """Fonts and stylesheet, loaded once per process (rebuilt once the fonts appear)."""
-    global _env
-    if _env is not None and (_env.prepared or fonts.prepared_fonts() is None):
-        return _env
-    from django.contrib.staticfiles import finders
-    from weasyprint import CSS
-    from weasyprint.text.fonts import FontConfiguration
-
-    css_path = finders.find("css/receipt.css")
-    if not css_path:
-        raise fonts.ReceiptFontError("static/css/receipt.css is missing")
-    prepared = fonts.prepared_fonts()
-    faces, families = fonts.font_face_css(prepared)
-    font_config = FontConfiguration()
-    fetcher = make_url_fetcher()
-    base_url = Path(css_path).resolve().parent.as_uri() + "/"
-    source = "\n".join(
-        (
-            faces,
-            Path(css_path).read_text(encoding="utf-8"),
-            f"html, body, h1, h2, h3, p, td, th, div, span {{ font-family: {families}; }}",
-        )
-    )
-    stylesheet = CSS(string=source, base_url=base_url, url_fetcher=fetcher, font_config=font_config)
-    _env = _PdfEnvironment(
-        font_config, stylesheet, fetcher, base_url, prepared=prepared is not None
-    )
-    return _env
+# The receipt's fetcher and its refusal, as the rest of the product knows them.
+ReceiptFetchError = pdf.DocumentFetchError
+make_url_fetcher = pdf.make_url_fetcher
+RENDERER = pdf.Renderer("css/receipt.css")
 
 
 _WARM_UP_HTML = (
@@ -261,12 +174,7 @@ def warm_up() -> None:
 
 def html_to_pdf(html: str) -> bytes:
     """Render receipt HTML with the cached fonts, stylesheet and the restricted fetcher."""
-    from weasyprint import HTML
-
-    with _lock:
-        env = _environment()
-        document = HTML(string=html, base_url=env.base_url, url_fetcher=env.fetcher)
-        return document.write_pdf(stylesheets=[env.stylesheet], font_config=env.font_config)
+    return RENDERER.render(html)
 
 
 def render_receipt_pdf(case: Case, *, size: str = DEFAULT_SIZE) -> bytes:

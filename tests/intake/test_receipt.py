@@ -18,6 +18,7 @@ from dispatch.models import Case, PartyRole, RoutingRule
 from dispatch.states import Status
 from grids.models import Level
 from intake import fonts, receipt
+from intake import pdf as document_pdf
 from intake.qr import qr_matrix, qr_svg, qr_version, tracking_url
 from intake.receipt import store_receipt_pdf
 from people.models import Role
@@ -45,9 +46,9 @@ def media(settings, tmp_path):
 @pytest.fixture
 def fresh_pdf_environment():
     """Forget the per-process fonts and stylesheet before and after the test."""
-    receipt._env = None
+    receipt.RENDERER.forget()
     yield
-    receipt._env = None
+    receipt.RENDERER.forget()
 
 
 def register(
@@ -274,8 +275,8 @@ def test_pdf_render_does_not_fetch_a_forbidden_resource(monkeypatch):
     monkeypatch.setattr(URLFetcher, "fetch", record)
     refused = []
     monkeypatch.setattr(
-        receipt,
-        "ReceiptFetchError",
+        document_pdf,
+        "DocumentFetchError",
         type(
             "Recorded", (ValueError,), {"__init__": lambda self, message: refused.append(message)}
         ),
