@@ -32,6 +32,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from dispatch.models import CalendarDay, CalendarYear
+from dispatch.texts import joined
 
 CACHE_PREFIX = "zz:calendar:v1:"
 CACHE_SECONDS = 24 * 3600
@@ -357,4 +358,4 @@ def missing_years_notice(years: list[int]) -> str:
     return _(
         "%(years)s年的法定节假日和调休安排尚未录入，期限暂按周一至周五计算。"
         "请系统管理员在“节假日与调休”中录入，并在“节假日年度安排”中确认。"
-    ) % {"years": "、".join(str(y) for y in years)}
+    ) % {"years": joined(years)}

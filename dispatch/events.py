@@ -7,11 +7,16 @@ import hashlib
 import json
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
+from dispatch import outbox
 from dispatch.actors import Actor, SystemActor, kind_of, user_of
 from dispatch.models import Case, CaseEvent
+
+# The job that renders the resident's tracking page after a change (handled in intake.tracking).
+TRACKING_RENDER_TOPIC = "tracking.render"
 
 
 def event_digest(
@@ -123,18 +128,43 @@ def append_event(*, case: Case, **fields) -> CaseEvent:
     """Append one event (``chain_event``'s arguments) and save it; the case is locked.
 
     ``case.event_count`` and ``case.last_event_hash`` are updated in memory; the caller saves
-    them with the transition's own ``update_fields``.
+    them with the transition's own ``update_fields``. After the commit the case's stored
+    tracking pages stop being served, and the ``tracking.render`` job recorded here renders
+    them again from the committed state.
     """
     action = fields["action"]
     event = chain_event(case=case, **fields)
     event.save(force_insert=True)
     tokens = {case.tracking_token}
+    revoked: set[str] = set()
     if action == "case.token_reissued":
         # The instance already holds the new token; the row still holds the one being revoked.
-        tokens.update(Case.objects.filter(pk=case.pk).values_list("tracking_token", flat=True))
-    # robust: a cache that cannot be reached must not fail the committed change.
-    transaction.on_commit(lambda: drop_tracking_cache(tokens), robust=True)
+        revoked = set(Case.objects.filter(pk=case.pk).values_list("tracking_token", flat=True))
+        revoked.discard(case.tracking_token)
+    # robust: a cache that cannot be reached must not fail the committed change. Registered
+    # before the job's offer, so the pages are dead before the worker can render new ones.
+    transaction.on_commit(lambda: retire_tracking_pages(tokens, revoked=revoked), robust=True)
+    queue_tracking_render(case_id=case.pk, event_count=case.event_count, now=event.at)
     return event
+
+
+def queue_tracking_render(*, case_id: int, event_count: int, now=None) -> None:
+    """Record, in the current transaction, that the case's public page is to be rendered.
+
+    One job per case and event count: a retried service adds nothing. Several events in one
+    transaction record several jobs; the handler leaves the work to the last one. Dated at the
+    event, like the other after-commit work, so that loaded history sets it aside.
+    """
+    outbox.enqueue(
+        TRACKING_RENDER_TOPIC,
+        key=tracking_job_key(case_id, event_count),
+        payload={"case_id": case_id, "event_count": event_count},
+        now=now,
+    )
+
+
+def tracking_job_key(case_id: int, event_count: int) -> str:
+    return f"tracking:{case_id}:{event_count}"
 
 
 @dataclass
@@ -163,10 +193,35 @@ def verify_chain(case: Case) -> ChainReport:
 
 
 def tracking_generation_key(token: str) -> str:
-    """The cache key whose value stamps the resident's cached tracking page (intake)."""
+    """The cache key whose value stamps the resident's stored tracking pages (intake).
+
+    A stored page is served only while this key holds the stamp the page was stored with;
+    deleting the key after a commit retires every page rendered before it at once.
+    """
     return f"track:gen:{token}"
 
 
-def drop_tracking_cache(tokens) -> None:
-    """Make every cached tracking page of these tokens stale (a new generation stamp)."""
-    cache.delete_many([tracking_generation_key(t) for t in tokens if t])
+def tracking_page_key(token: str, language: str, large: bool) -> str:
+    """The cache key of one stored variant of the resident's tracking page (intake)."""
+    return f"track:page:{token}:{language}:{int(large)}"
+
+
+def tracking_page_keys(token: str) -> list[str]:
+    """Every variant of the page: each interface language, normal and large text."""
+    return [
+        tracking_page_key(token, language, large)
+        for language, _name in settings.LANGUAGES
+        for large in (False, True)
+    ]
+
+
+def retire_tracking_pages(tokens, *, revoked=()) -> None:
+    """After a commit: stop serving the stored tracking pages of these tokens.
+
+    Deleting the stamps is enough for that (a page is served only beside its own stamp). The
+    pages of ``revoked`` tokens (a reissued receipt's old token) are deleted outright: no job
+    will render them again, and the old link must answer 404 from now on.
+    """
+    keys = [tracking_generation_key(t) for t in {*tokens, *revoked} if t]
+    keys += [key for t in revoked if t for key in tracking_page_keys(t)]
+    cache.delete_many(keys)

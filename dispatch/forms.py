@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from django import forms
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 
 from dispatch.attachments import MultipleFileField
 from dispatch.models import Case, Category, DeadlineProfile, PendingRequest
@@ -13,6 +13,17 @@ from grids.models import Region, Unit, UnitKind
 
 TEXTAREA = forms.Textarea(attrs={"rows": 3})
 ATTACHMENTS_LABEL = _("附件（照片、扫描件、PDF）")
+
+
+def request_label(request: PendingRequest) -> str:
+    """延期：等待鉴定（3个工作日）, as one translated pattern."""
+    values = {"kind": request.get_kind_display(), "reason": request.reason}
+    if request.days:
+        return gettext("%(kind)s：%(reason)s（%(days)s）") % {
+            **values,
+            "days": working_days(request.days),
+        }
+    return gettext("%(kind)s：%(reason)s") % values
 
 
 def working_days(n: int) -> str:
@@ -60,14 +71,19 @@ def seen_now(data, case: Case, *, prefix: str):
     return data
 
 
+def unit_label(unit: Unit) -> str:
+    """A unit with its level: 兴隆台派出所（乡镇/街道）."""
+    return gettext("%(name)s（%(level)s）") % {"name": unit.name, "level": unit.get_level_display()}
+
+
 class UnitChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, obj: Unit) -> str:
-        return f"{obj.name}（{obj.get_level_display()}）"
+        return unit_label(obj)
 
 
 class UnitMultipleChoiceField(forms.ModelMultipleChoiceField):
     def label_from_instance(self, obj: Unit) -> str:
-        return f"{obj.name}（{obj.get_level_display()}）"
+        return unit_label(obj)
 
 
 class RegisterForm(CaseActionForm):
@@ -234,9 +250,7 @@ class DecideForm(CaseActionForm):
         self.fields["request"].queryset = PendingRequest.objects.filter(
             case=self.case, state=PendingRequest.State.PENDING
         )
-        self.fields["request"].label_from_instance = lambda r: (
-            f"{r.get_kind_display()}: {r.reason}" + (f" ({working_days(r.days)})" if r.days else "")
-        )
+        self.fields["request"].label_from_instance = request_label
 
 
 VERIFY_CHOICES = [("pass", _("核查通过，结案归档")), ("fail", _("核查未通过，返工"))]

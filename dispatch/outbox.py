@@ -16,10 +16,12 @@ died between the work and its bookkeeping changes nothing.
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
@@ -49,6 +51,25 @@ KEEP_DONE = dt.timedelta(days=7)
 RELAY_BUDGET_SECONDS = 30.0
 
 
+# While history is loaded, jobs are recorded (``set_aside_history`` settles them) but not
+# offered: each offer is a broker message a worker must take and discard, and the demo's
+# hundreds of them would queue the first real case's routing (and beat's relay) behind minutes
+# of no-ops.
+_OFFERS_HELD: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "outbox_offers_held", default=False
+)
+
+
+@contextmanager
+def offers_held() -> Iterator[None]:
+    """Record jobs without offering them to the broker (loading history; the relay has them)."""
+    token = _OFFERS_HELD.set(True)
+    try:
+        yield
+    finally:
+        _OFFERS_HELD.reset(token)
+
+
 class RetryLaterError(Exception):
     """A transient failure (a gateway timeout): run the job again later."""
 
@@ -76,18 +97,32 @@ def handler(
     return register
 
 
-def enqueue(topic: str, *, key: str, payload: dict, now: dt.datetime | None = None) -> None:
+def enqueue(
+    topic: str,
+    *,
+    key: str,
+    payload: dict,
+    now: dt.datetime | None = None,
+    run_after: dt.datetime | None = None,
+) -> None:
     """Record a job in the current transaction and offer it to a worker after the commit.
 
-    A key already recorded adds nothing (a retried service, a redelivered task).
+    A key already recorded adds nothing (a retried service, a redelivered task). A job for a
+    later moment (``run_after``) is left to the relay, which runs it when it is due.
     """
     now = now or timezone.now()
     try:
         with transaction.atomic():
             job = Job.objects.create(
-                key=key[:160], topic=topic, payload=payload, created_at=now, run_after=now
+                key=key[:160],
+                topic=topic,
+                payload=payload,
+                created_at=now,
+                run_after=run_after or now,
             )
     except IntegrityError:
+        return
+    if _OFFERS_HELD.get() or (run_after is not None and run_after > now):
         return
     job_id = job.pk
     # robust: an exception here (the broker is down) must not fail the request whose work is
@@ -100,7 +135,9 @@ def offer(job_id: int) -> None:
     from dispatch.tasks import run_job  # the task module imports this one
 
     try:
-        run_job.delay(job_id)
+        # One publish attempt: while the broker is down the clerk must not wait for it, and the
+        # relay runs the job anyway.
+        run_job.apply_async((job_id,), retry=True, retry_policy={"max_retries": 0})
     except Exception as exc:  # noqa: BLE001 - any broker failure: the relay has the job
         log.warning("job %s not offered to the broker (%s); the relay will run it", job_id, exc)
 

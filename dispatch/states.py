@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class Status(models.TextChoices):
@@ -37,44 +38,48 @@ STEPS: list[Status] = [
 
 
 class Action(models.TextChoices):
-    """Every event a case can record. Dotted codes, as stored in ``CaseEvent.action``."""
+    """Every event a case can record. Dotted codes, as stored in ``CaseEvent.action``.
 
-    REPORTED = "case.reported", _("问题上报")
-    REGISTERED = "case.registered", _("立案")
-    REJECTED = "case.rejected", _("不予受理")
-    DISPATCHED = "case.dispatched", _("派单")
-    SIGNED = "case.signed", _("签收")
-    RETURNED = "case.returned", _("退回")
-    ESCALATED = "case.escalated", _("上报上级")
-    DELEGATED = "case.delegated", _("下派")
-    TRANSFERRED = "case.transferred", _("转办")
-    PROGRESS = "case.progress", _("办理进展")
-    FEEDBACK = "case.feedback", _("处理反馈")
-    VERIFIED = "case.verified", _("核查通过")
-    REWORK = "case.rework", _("核查未通过，返工")
-    ARCHIVED = "case.archived", _("结案归档")
-    REOPENED = "case.reopened", _("重办")
-    EXTENSION_REQUESTED = "case.extension_requested", _("申请延期")
-    EXTENSION_APPROVED = "case.extension_approved", _("批准延期")
-    EXTENSION_DENIED = "case.extension_denied", _("驳回延期")
-    PAUSE_REQUESTED = "case.pause_requested", _("申请中止")
-    PAUSED = "case.paused", _("中止办理")
-    PAUSE_DENIED = "case.pause_denied", _("驳回中止")
-    RESUMED = "case.resumed", _("恢复办理")
-    REPLIED = "case.replied", _("告知当事人")
-    URGED = "case.urged", _("督办")
-    RESIDENT_URGED = "case.resident_urged", _("群众催办")
-    FLAGGED = "case.flagged", _("挂牌督办")
-    WARNED = "case.warned", _("即将超期预警")
-    OVERDUE = "case.overdue", _("超期")
-    ESCALATED_OVERDUE = "case.overdue_escalated", _("超期升级督办")
-    ROUTED = "case.routed", _("系统派单建议")
-    ROUTING_FAILED = "case.routing_failed", _("未匹配派单规则")
-    RATED = "case.rated", _("群众评价")
-    FOLLOWED_UP = "case.followed_up", _("回访")
-    TOKEN_REISSUED = "case.token_reissued", _("补发查询码")
-    LINKED = "case.linked", _("合并诉求")
-    SUMMONED = "case.summoned", _("吹哨报到")
+    The labels name what happened ("Registered"), in the "event" context: the same Chinese word
+    on a button names what to do ("Register", ``dispatch.policy.Op``).
+    """
+
+    REPORTED = "case.reported", pgettext_lazy("event", "问题上报")
+    REGISTERED = "case.registered", pgettext_lazy("event", "立案")
+    REJECTED = "case.rejected", pgettext_lazy("event", "不予受理")
+    DISPATCHED = "case.dispatched", pgettext_lazy("event", "派单")
+    SIGNED = "case.signed", pgettext_lazy("event", "签收")
+    RETURNED = "case.returned", pgettext_lazy("event", "退回")
+    ESCALATED = "case.escalated", pgettext_lazy("event", "上报上级")
+    DELEGATED = "case.delegated", pgettext_lazy("event", "下派")
+    TRANSFERRED = "case.transferred", pgettext_lazy("event", "转办")
+    PROGRESS = "case.progress", pgettext_lazy("event", "办理进展")
+    FEEDBACK = "case.feedback", pgettext_lazy("event", "处理反馈")
+    VERIFIED = "case.verified", pgettext_lazy("event", "核查通过")
+    REWORK = "case.rework", pgettext_lazy("event", "核查未通过，返工")
+    ARCHIVED = "case.archived", pgettext_lazy("event", "结案归档")
+    REOPENED = "case.reopened", pgettext_lazy("event", "重办")
+    EXTENSION_REQUESTED = "case.extension_requested", pgettext_lazy("event", "申请延期")
+    EXTENSION_APPROVED = "case.extension_approved", pgettext_lazy("event", "批准延期")
+    EXTENSION_DENIED = "case.extension_denied", pgettext_lazy("event", "驳回延期")
+    PAUSE_REQUESTED = "case.pause_requested", pgettext_lazy("event", "申请中止")
+    PAUSED = "case.paused", pgettext_lazy("event", "中止办理")
+    PAUSE_DENIED = "case.pause_denied", pgettext_lazy("event", "驳回中止")
+    RESUMED = "case.resumed", pgettext_lazy("event", "恢复办理")
+    REPLIED = "case.replied", pgettext_lazy("event", "告知当事人")
+    URGED = "case.urged", pgettext_lazy("event", "督办")
+    RESIDENT_URGED = "case.resident_urged", pgettext_lazy("event", "群众催办")
+    FLAGGED = "case.flagged", pgettext_lazy("event", "挂牌督办")
+    WARNED = "case.warned", pgettext_lazy("event", "即将超期预警")
+    OVERDUE = "case.overdue", pgettext_lazy("event", "超期")
+    ESCALATED_OVERDUE = "case.overdue_escalated", pgettext_lazy("event", "超期升级督办")
+    ROUTED = "case.routed", pgettext_lazy("event", "系统派单建议")
+    ROUTING_FAILED = "case.routing_failed", pgettext_lazy("event", "未匹配派单规则")
+    RATED = "case.rated", pgettext_lazy("event", "群众评价")
+    FOLLOWED_UP = "case.followed_up", pgettext_lazy("event", "回访")
+    TOKEN_REISSUED = "case.token_reissued", pgettext_lazy("event", "补发查询码")
+    LINKED = "case.linked", pgettext_lazy("event", "合并诉求")
+    SUMMONED = "case.summoned", pgettext_lazy("event", "吹哨报到")
 
 
 # from-states for each action that changes state, and the state it leads to. ``None`` as the

@@ -9,3 +9,4 @@ class IntakeConfig(AppConfig):
     def ready(self) -> None:
         # The modules that register outbox job handlers (dispatch.outbox.handler).
         import intake.receipt  # noqa: F401
+        import intake.tracking  # noqa: F401

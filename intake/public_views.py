@@ -1,18 +1,15 @@
 """The resident's pages: no login, the tracking token in the URL is the only credential.
 
-The tracking page is the most requested page of the product. Its rendered HTML is cached per
-token, language and text size, stamped with a generation value that
-``dispatch.events.append_event`` deletes after each commit; a page rendered from a read that
-raced an event is stored under the old stamp and never served.
+The tracking page is the most requested page of the product. The worker renders it when the
+case changes and stores the bytes in the shared cache (``intake.tracking``); a visit is one
+round trip to the cache and no query. A page that is not stored, or no longer true, is rendered
+here and stored for the next visitor.
 
 These pages carry no session and no cookie, so the POST forms are exempt from CSRF: the secret
 that authorises them is the token in the URL, which a cross-site page cannot know.
 """
 
 from __future__ import annotations
-
-import secrets
-import time
 
 from django.conf import settings
 from django.core.cache import cache
@@ -25,9 +22,9 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from dispatch.errors import DispatchError
-from dispatch.events import tracking_generation_key
 from dispatch.services import rate_case, resident_reopen_case, resident_urge_case
 from intake import selectors
+from intake import tracking as stored
 from intake.forms import LookupForm, RatingForm
 
 PUBLIC_HEADERS = {
@@ -39,6 +36,10 @@ LOOKUP_LIMIT_PER_ADDRESS = 10  # attempts per window from one client address
 LOOKUP_LIMIT_PER_CODE = 5  # attempts per window on one case code
 LOOKUP_WINDOW = 3600
 
+# The 404 body per language, rendered once per process: it depends on nothing else, and a
+# guessed token should cost as little as possible.
+_LOCAL: dict[str, bytes] = {}
+
 
 def _public(response: HttpResponse) -> HttpResponse:
     for name, value in PUBLIC_HEADERS.items():
@@ -48,32 +49,11 @@ def _public(response: HttpResponse) -> HttpResponse:
 
 def _not_found() -> HttpResponse:
     """One body for malformed, unknown and revoked tokens alike."""
-    return _public(HttpResponse(render_to_string("intake/public_404.html"), status=404))
-
-
-def _page_key(token: str, large: bool) -> str:
-    return f"track:page:{token}:{translation.get_language()}:{int(large)}"
-
-
-def _generation(token: str) -> str:
-    key = tracking_generation_key(token)
-    gen = cache.get(key)
-    if gen is None:
-        cache.add(key, secrets.token_hex(8), timeout=24 * 3600)
-        gen = cache.get(key)
-    return gen
-
-
-# A process-local copy of recently served pages, checked against the shared stamp on every
-# request: one shared-cache read per visit instead of two. Bounded; cleared when full.
-_LOCAL: dict[str, tuple[str, str, float]] = {}
-_LOCAL_MAX = 2048
-
-
-def _remember(page_key: str, entry: tuple[str, str, float]) -> None:
-    if len(_LOCAL) >= _LOCAL_MAX:
-        _LOCAL.clear()
-    _LOCAL[page_key] = entry
+    language = translation.get_language()
+    body = _LOCAL.get(language)
+    if body is None:
+        body = _LOCAL[language] = render_to_string("intake/public_404.html").encode("utf-8")
+    return _public(HttpResponse(body, status=404))
 
 
 @require_http_methods(["GET", "HEAD"])
@@ -81,54 +61,28 @@ def tracking(request, token: str):
     if not selectors.TOKEN_RE.match(token):
         return _not_found()
     large = request.GET.get("large") == "1"
-    page_key = _page_key(token, large)
-    gen_key = tracking_generation_key(token)
-    stamp = cache.get(gen_key)
-    if stamp is not None:
-        now_ts = time.time()
-        entry = _LOCAL.get(page_key)
-        if entry is None or entry[0] != stamp or entry[2] <= now_ts:
-            entry = cache.get(page_key)
-            if entry is not None and entry[0] == stamp and entry[2] > now_ts:
-                _remember(page_key, entry)
-        if entry is not None and entry[0] == stamp and entry[2] > now_ts:
-            return _public(HttpResponse(entry[1]))
+    language = translation.get_language()
+    body, stamp = stored.lookup(token, language, large)
+    if body is not None:
+        return _public(HttpResponse(body))
 
-    added = stamp is None
-    if added:
-        stamp = _generation(token)  # read before the case, so a racing event wins
+    if stamp is None:
+        stamp = stored.take_stamp(token)  # before the case is read, so a racing event wins
     case = selectors.case_by_token(token)
     if case is None:
-        if added:
-            cache.delete(gen_key)  # guessed tokens leave nothing behind in the cache
+        stored.drop_stamp(token)  # guessed tokens leave nothing behind in the cache
         return _not_found()
     now = timezone.now()
     html = _render_tracking(request, case, token=token, large=large, now=now)
-    if stamp is not None:
-        ttl = selectors.cache_seconds_for(case, now=now)
-        entry = (stamp, html, time.time() + ttl)
-        cache.set(page_key, entry, timeout=ttl)
-        _remember(page_key, entry)
+    stored.store(token, language, large, stamp=stamp, case=case, now=now, html=html)
     return _public(HttpResponse(html))
 
 
 def _render_tracking(
     request, case, *, token: str, large: bool, now, form=None, error: str = ""
 ) -> str:
-    context = selectors.tracking_context(case, now=now)
-    context.update(
-        {
-            "token": token,
-            "large": large,
-            "rating_form": form or RatingForm(),
-            "error": error,
-            "now": now,
-            "centre_phone": case.owner_unit.phone,
-        }
-    )
-    # Rendered without the request: nothing per visitor (no CSRF token, no session) may end up
-    # in the page that the next visitor is served from the cache.
-    return render_to_string("intake/tracking.html", context)
+    # The request is not passed on: nothing per visitor may end up in a page that is stored.
+    return stored.render_page(case, token=token, large=large, now=now, form=form, error=error)
 
 
 def _back(token: str, large: bool = False) -> HttpResponse:

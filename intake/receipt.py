@@ -28,7 +28,6 @@ from dispatch.models import Case, PartyRole
 from dispatch.routing import find_rule
 from dispatch.states import Action, Status
 from intake import pdf
-from intake import tracking as _tracking  # noqa: F401 - registers the tracking.render handler
 from intake.qr import qr_png_data_uri, qr_svg, qr_version, tracking_url
 
 logger = logging.getLogger(__name__)

@@ -242,8 +242,23 @@ def _public_label(event: CaseEvent) -> str:
     return str(Action(event.action).label)
 
 
-def tracking_context(case: Case, *, now: dt.datetime) -> dict:
-    """Everything the public page shows. Nothing here names or locates a person."""
+def public_events(case: Case) -> list[CaseEvent]:
+    """The case's public events, oldest first: one query, shared by every rendered variant."""
+    return list(
+        CaseEvent.objects.filter(case_id=case.pk, is_public=True)
+        .only("action", "at", "public_unit_name", "seq", "data")
+        .order_by("seq")
+    )
+
+
+def tracking_context(
+    case: Case, *, now: dt.datetime, events: list[CaseEvent] | None = None
+) -> dict:
+    """Everything the public page shows. Nothing here names or locates a person.
+
+    Labels are translated into the active language; ``events`` (``public_events``) lets the
+    caller read the timeline once for several languages.
+    """
     resident = policy.Subject(RESIDENT, case, now=now)
     milestones = {
         Status.REPORTED: case.reported_at,
@@ -265,11 +280,8 @@ def tracking_context(case: Case, *, now: dt.datetime) -> dict:
         steps.append(
             Step(str(status.label), state, milestones.get(status) if i <= current else None)
         )
-    events = (
-        CaseEvent.objects.filter(case_id=case.pk, is_public=True)
-        .only("action", "at", "public_unit_name", "seq", "data")
-        .order_by("seq")
-    )
+    if events is None:
+        events = public_events(case)
     timeline = [
         TimelineRow(_public_label(e), e.at, e.public_unit_name)
         for e in events
@@ -307,13 +319,27 @@ def tracking_context(case: Case, *, now: dt.datetime) -> dict:
     }
 
 
-def cache_seconds_for(case: Case, *, now: dt.datetime) -> int:
-    """How long a rendered page stays true without an event: until the next deadline flip."""
-    ttl = 300
-    for moment in (case.due_at, case.resident_urged_at and _next_midnight(case.resident_urged_at)):
-        if moment is not None and moment > now:
-            ttl = min(ttl, max(1, int((moment - now).total_seconds()) + 1))
-    return ttl
+def tracking_changes_at(
+    case: Case, *, now: dt.datetime, unmarked: bool = False
+) -> dt.datetime | None:
+    """When the clock next changes the public page by itself; None if only a change can.
+
+    The first such moment after ``now``. The clock decides three things on the page
+    (``dispatch.policy``): the case becomes overdue at ``due_at`` (the 催办 button appears), an
+    urge counts for the day it was made (the button comes back at midnight), and 重办 may be
+    asked for until 15 days after closing. A moment equal to ``now`` counts: a page rendered at
+    that very instant is retired with it. ``unmarked`` leaves out the deadline, which the
+    sweeper marks with its 红灯 event.
+    """
+    moments = []
+    if case.status in OPEN_STATUSES and case.due_at is not None and not unmarked:
+        moments.append(case.due_at)
+    if case.resident_urged_at is not None:
+        moments.append(_next_midnight(case.resident_urged_at))
+    if case.status == Status.ARCHIVED and case.closed_at is not None:
+        moments.append(case.closed_at + policy.REOPEN_WINDOW)
+    upcoming = [moment for moment in moments if moment >= now]
+    return min(upcoming, default=None)
 
 
 def _next_midnight(moment: dt.datetime) -> dt.datetime:

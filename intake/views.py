@@ -16,6 +16,7 @@ from dispatch.access import require_desk
 from dispatch.policy import Op
 from dispatch.selectors import case_for
 from dispatch.states import Action, Status
+from dispatch.texts import joined
 from intake import attachments as att
 from intake import selectors
 from intake.forms import (
@@ -227,7 +228,7 @@ def _mismatch(request, form, applicants, respondents, exc: PartyMismatchError, p
         "row": exc.data.row + 1,
         "name": exc.party.masked_name,
         "phone": exc.party.masked_phone or "—",
-        "fields": "、".join(str(labels[f]) for f in exc.fields),
+        "fields": joined(labels[f] for f in exc.fields),
     }
     return _render(
         request,

@@ -44,8 +44,15 @@ class Clock:
 
 
 @pytest.fixture(autouse=True)
-def clock():
-    """Every test runs in the base week (tests/clock.py), whatever today's date is."""
+def clock(request):
+    """Every test runs in the base week (tests/clock.py), whatever today's date is.
+
+    A test marked ``real_clock`` runs on real time instead: its real worker processes do, and
+    a job recorded at a travelled moment would never be due for them.
+    """
+    if request.node.get_closest_marker("real_clock"):
+        yield None
+        return
     with time_machine.travel(test_clock.START, tick=True) as traveller:
         yield Clock(traveller)
 

@@ -188,6 +188,9 @@ elif _cache_url == "":
         "default": {
             "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
             "LOCATION": str(VAR_DIR / "cache"),
+            # The residents' stored tracking pages (4 per case) live here too: room for a
+            # county's open cases, not Django's default of 300 entries.
+            "OPTIONS": {"MAX_ENTRIES": env_int("FILE_CACHE_MAX_ENTRIES", 50_000)},
         }
     }
 elif _cache_url == "locmem://":

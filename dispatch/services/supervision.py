@@ -13,7 +13,7 @@ from dispatch import recipients
 from dispatch.actors import SWEEPER
 from dispatch.deadlines import due_stages, next_alert_at
 from dispatch.errors import DispatchError
-from dispatch.events import chain_event, drop_tracking_cache
+from dispatch.events import chain_event, queue_tracking_render, retire_tracking_pages
 from dispatch.models import Alert, Case, CaseEvent
 from dispatch.notifications import Message, notify, notify_all
 from dispatch.policy import Op, Subject, allows
@@ -170,8 +170,12 @@ def record_deadline_alerts(*, case_ids: Sequence[int], now: dt.datetime) -> int:
             cases, ["event_count", "last_event_hash", "updated_at", "next_alert_at"]
         )
         notify_all(messages, now=now)
+        # The resident's page shows the overdue state: after the commit the stored pages are
+        # retired first, then the render jobs are offered (on_commit runs in this order).
         tokens = [case.tracking_token for case in changed]
-        transaction.on_commit(lambda: drop_tracking_cache(tokens), robust=True)
+        transaction.on_commit(lambda: retire_tracking_pages(tokens), robust=True)
+        for case in changed:
+            queue_tracking_render(case_id=case.pk, event_count=case.event_count, now=now)
         written = len(alerts)
     return written
 

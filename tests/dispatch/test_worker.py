@@ -32,7 +32,13 @@ from tests import factories as f
 from tests.dispatch.worker_tasks import touch, wait_then_sweep
 from zongzhi.celery import app
 
-pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+# The worker runs on real time; so does this test (a job recorded at a travelled moment would
+# never be due for it).
+pytestmark = [
+    pytest.mark.worker,
+    pytest.mark.real_clock,
+    pytest.mark.django_db(transaction=True),
+]
 
 REDIS_URL = os.environ.get("ZZ_TEST_REDIS_URL", "redis://127.0.0.1:6379/12")
 WAIT = 60.0  # seconds; every wait in this module is bounded

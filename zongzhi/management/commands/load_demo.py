@@ -35,7 +35,9 @@ class Command(BaseCommand):
         county = demo.load_demo_county()
         created = 0
         if not options["no_cases"]:
-            created = demo_cases.load_demo_cases(county, total=options["cases"], now=now)
+            # Recorded, not offered: a worker starting after the load has nothing to discard.
+            with outbox.offers_held():
+                created = demo_cases.load_demo_cases(county, total=options["cases"], now=now)
         # The demo's past is history: its SMS, routing and receipts are not work for now.
         outbox.set_aside_history(recorded_before=now)
         # The dashboard's figures of the past days, counted once now rather than live.
