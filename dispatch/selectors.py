@@ -8,7 +8,7 @@ members of a unit the case complains about never see it, whatever else would sho
 
 from __future__ import annotations
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
@@ -84,8 +84,9 @@ def case_for(user: User, *, code: str | None = None, pk: int | None = None) -> C
 
 # --- Work queues --------------------------------------------------------------------------------
 #
-# Each queue is the scoped set above narrowed to what one role acts on, read with a fixed number
-# of queries (the grants once, then one query per section) whatever the number of cases.
+# Each queue is the scoped set above narrowed to what one role acts on: one ordered queryset per
+# section, which the page reads a page at a time (``zongzhi.paging``), so a county's backlog of
+# thousands costs a COUNT and fifty rows per section, and nothing is cut off unseen.
 
 LIVE_TASK = (AssignmentStatus.PENDING, AssignmentStatus.SIGNED)
 URGING_ACTIONS = ("case.urged", "case.resident_urged", "case.overdue_escalated")
@@ -106,37 +107,59 @@ def _list_columns(qs: QuerySet[Case]) -> QuerySet[Case]:
     )
 
 
-def dispatcher_queue(user: User) -> dict[str, list[Case]]:
-    """What a dispatcher acts on: 待立案, 待派单 (returned and unrouted first)."""
+DISPATCHER_SECTIONS = ("reported", "registered")
+
+
+def dispatcher_queue(user: User) -> dict[str, QuerySet[Case]]:
+    """What a dispatcher acts on: 待立案 (oldest first), 待派单 (returned and unrouted first)."""
     reach = reach_of(user)
     scope = _centre_scope(reach, MANAGER_ROLES)
     if scope is None:
-        return {"reported": [], "registered": []}
-    qs = _list_columns(
-        cases_within(reach).filter(scope).filter(status__in=(Status.REPORTED, Status.REGISTERED))
-    )
-    qs = qs.annotate(
+        return {key: Case.objects.none() for key in DISPATCHER_SECTIONS}
+    mine = _list_columns(cases_within(reach).filter(scope))
+    registered = mine.filter(status=Status.REGISTERED).annotate(
         was_returned=Exists(
             Assignment.objects.filter(case=OuterRef("pk"), status=AssignmentStatus.RETURNED)
         )
-    ).order_by("reported_at", "pk")[:500]
-    queue: dict[str, list[Case]] = {"reported": [], "registered": []}
-    for case in qs:
-        queue[case.status].append(case)
-    queue["registered"].sort(
-        key=lambda c: (not getattr(c, "was_returned", False), not c.needs_routing, c.reported_at)
     )
-    return queue
+    return {
+        "reported": mine.filter(status=Status.REPORTED).order_by("reported_at", "pk"),
+        "registered": registered.order_by(
+            F("was_returned").desc(), F("needs_routing").desc(), "reported_at", "pk"
+        ),
+    }
 
 
-def handler_inbox(user: User, *, now=None) -> dict[str, list[Assignment]]:
-    """A handler's live tasks by urgency: 待签收, 已超期, 即将超期, 督办, 办理中."""
+INBOX_SECTIONS = ("pending", "overdue", "due_soon", "urged", "in_progress")
+
+
+def inbox_sections(now) -> dict[str, Q]:
+    """Which section a live task falls in, as conditions on the task: each task in exactly one.
+
+    待签收 (not yet signed), then of the signed: 已超期 (running clock past the deadline),
+    即将超期 (past the warning), 督办 (flagged, or urged since it was assigned), 办理中 (the rest).
+    """
+    signed = Q(status=AssignmentStatus.SIGNED)
+    running = Q(case__paused_at__isnull=True)
+    overdue = signed & running & Q(case__due_at__lte=now)
+    due_soon = signed & running & Q(case__warn_at__lte=now) & ~overdue
+    urged = signed & (Q(case__is_flagged=True) | Q(urged=True)) & ~overdue & ~due_soon
+    return {
+        "pending": Q(status=AssignmentStatus.PENDING),
+        "overdue": overdue,
+        "due_soon": due_soon,
+        "urged": urged,
+        "in_progress": signed & ~overdue & ~due_soon & ~urged,
+    }
+
+
+def handler_inbox(user: User, *, now=None) -> dict[str, QuerySet[Assignment]]:
+    """A handler's live tasks by urgency, each section soonest deadline first."""
     now = now or timezone.now()
     reach = reach_of(user)
-    inbox: dict[str, list[Assignment]] = {key: [] for key in INBOX_SECTIONS}
     units = reach.handled_unit_ids
     if not units:
-        return inbox
+        return {key: Assignment.objects.none() for key in INBOX_SECTIONS}
     tasks = (
         Assignment.objects.filter(
             unit_id__in=units, status__in=LIVE_TASK, case__in=cases_within(reach)
@@ -151,59 +174,45 @@ def handler_inbox(user: User, *, now=None) -> dict[str, list[Assignment]]:
                 )
             )
         )
-        .order_by("case__due_at", "assigned_at", "pk")[:500]
+        .order_by("case__due_at", "assigned_at", "pk")
     )
-    for task in tasks:
-        inbox[inbox_section(task, now=now)].append(task)
-    return inbox
+    return {key: tasks.filter(cond) for key, cond in inbox_sections(now).items()}
 
 
-INBOX_SECTIONS = ("pending", "overdue", "due_soon", "urged", "in_progress")
+SUPERVISOR_SECTIONS = ("requests", "feedback", "overdue")
 
 
-def inbox_section(task: Assignment, *, now) -> str:
-    case = task.case
-    if task.status == AssignmentStatus.PENDING:
-        return "pending"
-    running = case.paused_at is None
-    if running and case.due_at is not None and case.due_at <= now:
-        return "overdue"
-    if running and case.warn_at is not None and case.warn_at <= now:
-        return "due_soon"
-    if case.is_flagged or getattr(task, "urged", False):
-        return "urged"
-    return "in_progress"
-
-
-def supervisor_queue(user: User, *, now=None) -> dict[str, list]:
+def supervisor_queue(user: User, *, now=None) -> dict[str, QuerySet]:
     """Requests to decide, feedback to verify, overdue cases, in the supervisor's centres."""
     now = now or timezone.now()
     reach = reach_of(user)
     scope = _centre_scope(reach, SUPERVISE_ROLES)
-    empty: dict[str, list] = {"requests": [], "feedback": [], "overdue": []}
     if scope is None:
-        return empty
+        return {
+            "requests": PendingRequest.objects.none(),
+            "feedback": Case.objects.none(),
+            "overdue": Case.objects.none(),
+        }
     visible = cases_within(reach).filter(scope)
-    requests = list(
-        PendingRequest.objects.filter(state=PendingRequest.State.PENDING, case__in=visible)
+    return {
+        "requests": PendingRequest.objects.filter(
+            state=PendingRequest.State.PENDING, case__in=visible
+        )
         .select_related(
             "case__category__parent", "case__owner_unit", "case__lead_unit", "requested_by"
         )
-        .order_by("requested_at", "pk")[:500]
-    )
-    feedback = list(
-        _list_columns(visible.filter(status=Status.FEEDBACK)).order_by("feedback_at", "pk")[:500]
-    )
-    overdue = list(
-        _list_columns(
+        .order_by("requested_at", "pk"),
+        "feedback": _list_columns(visible.filter(status=Status.FEEDBACK)).order_by(
+            "feedback_at", "pk"
+        ),
+        "overdue": _list_columns(
             visible.filter(
                 status__in=(Status.ASSIGNED, Status.IN_PROGRESS),
                 due_at__lte=now,
                 paused_at__isnull=True,
             )
-        ).order_by("due_at", "pk")[:500]
-    )
-    return {"requests": requests, "feedback": feedback, "overdue": overdue}
+        ).order_by("due_at", "pk"),
+    }
 
 
 def case_timeline(case: Case, *, public_only: bool = False) -> QuerySet[CaseEvent]:

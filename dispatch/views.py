@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
+from django.core.paginator import Page
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -29,6 +29,7 @@ from dispatch.models import PendingRequest
 from dispatch.notifications import inbox_of
 from dispatch.policy import Op
 from grids.models import Region
+from zongzhi.paging import page_of
 
 
 @dataclass(frozen=True)
@@ -261,12 +262,29 @@ ACTIONS_BY_SLUG = {a.slug: a for a in ACTIONS}
 # --- Pages ---------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Section:
+    """One list of a work page: its anchor, its heading and the page of it being shown."""
+
+    key: str
+    label: str
+    page: Page
+
+
+def _sections(request, queue: dict, labels: dict) -> list[Section]:
+    return [Section(key, labels[key], page_of(request, rows, key)) for key, rows in queue.items()]
+
+
 @login_required
 @require_GET
 def dispatcher_queue(request):
     require_desk(request.user, "dispatcher")
     queue = selectors.dispatcher_queue(request.user)
-    return render(request, "dispatch/dispatcher.html", {"queue": queue})
+    sections = {s.key: s for s in _sections(request, queue, DISPATCHER_LABELS)}
+    return render(request, "dispatch/dispatcher.html", {"sections": sections})
+
+
+DISPATCHER_LABELS = {"reported": gettext_lazy("待立案"), "registered": gettext_lazy("待派单")}
 
 
 @login_required
@@ -274,7 +292,7 @@ def dispatcher_queue(request):
 def handler_inbox(request):
     require_desk(request.user, "inbox")
     inbox = selectors.handler_inbox(request.user, now=timezone.now())
-    sections = [(key, SECTION_LABELS[key], inbox[key]) for key in selectors.INBOX_SECTIONS]
+    sections = _sections(request, inbox, SECTION_LABELS)
     # Urging notes and new tasks: the messages written by the services' notify().
     notes = list(inbox_of(request.user).filter(read_at__isnull=True)[:20])
     return render(request, "dispatch/inbox.html", {"sections": sections, "notes": notes})
@@ -294,7 +312,15 @@ SECTION_LABELS = {
 def supervisor_queue(request):
     require_desk(request.user, "supervise")
     queue = selectors.supervisor_queue(request.user, now=timezone.now())
-    return render(request, "dispatch/supervise.html", {"queue": queue})
+    sections = {s.key: s for s in _sections(request, queue, SUPERVISOR_LABELS)}
+    return render(request, "dispatch/supervise.html", {"sections": sections})
+
+
+SUPERVISOR_LABELS = {
+    "requests": gettext_lazy("待审批的延期/中止申请"),
+    "feedback": gettext_lazy("待核查"),
+    "overdue": gettext_lazy("已超期"),
+}
 
 
 @login_required
@@ -436,9 +462,6 @@ def dashboard_page(request):
     )
 
 
-PAGE_SIZE = 50
-
-
 def _key(value: str | None) -> str | None:
     """A breakdown's row key: an id; anything else selects nothing (never an error)."""
     if value is None or value == "":
@@ -473,7 +496,7 @@ def dashboard_cases(request):
         title = figures.FACTS_BY_NAME[fact].label
     else:
         raise Http404
-    page = Paginator(cases, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = page_of(request, cases)
     return render(
         request,
         "dispatch/dashboard_cases.html",

@@ -13,6 +13,7 @@ from dispatch.states import Status
 from tests import factories as f
 from tests.dispatch import loopkit
 from tests.dispatch.loopkit import at, in_progress, new_case, registered
+from zongzhi import paging
 
 pytestmark = pytest.mark.django_db
 loop = loopkit.loop  # the fixture
@@ -53,26 +54,33 @@ def test_dispatcher_queue_lists_work_with_a_fixed_number_of_queries(
 def test_handler_inbox_sorts_by_urgency_with_fixed_queries(
     client, tree, people, loop, django_assert_num_queries
 ):
-    signed = in_progress(tree, people, loop)
+    def one_of_each():
+        signed = in_progress(tree, people, loop)
+        pending = registered(tree, people)
+        services.dispatch_case(
+            case=pending, actor=people.erin, unit=tree.police_a, profile=loop.profile
+        )
+        urged = in_progress(tree, people, loop)
+        services.urge_case(case=urged, actor=people.dave, note="抓紧办理")
+        overdue = in_progress(tree, people, loop)
+        Case.objects.filter(pk=overdue.pk).update(due_at=at(-60, 9))
+        due_soon = in_progress(tree, people, loop)
+        Case.objects.filter(pk=due_soon.pk).update(warn_at=at(-1, 9), due_at=at(2, 9))
+        return signed, pending, urged, overdue, due_soon
+
+    first = one_of_each()
     client.force_login(loop.police)
     baseline = _count(client, "/work/inbox/")
-    pending = registered(tree, people)
-    services.dispatch_case(
-        case=pending, actor=people.erin, unit=tree.police_a, profile=loop.profile
-    )
-    urged = in_progress(tree, people, loop)
-    services.urge_case(case=urged, actor=people.dave, note="抓紧办理")
-    overdue = in_progress(tree, people, loop)
-    Case.objects.filter(pk=overdue.pk).update(due_at=at(-60, 9))
+    second = one_of_each()
     with django_assert_num_queries(baseline):
         response = client.get("/work/inbox/")
-    sections = {
-        key: [t.case.code for t in tasks] for key, _label, tasks in response.context["sections"]
-    }
-    assert sections["pending"] == [pending.code]
-    assert sections["overdue"] == [overdue.code]
-    assert sections["urged"] == [urged.code]
-    assert signed.code in sections["in_progress"]
+    sections = {s.key: [t.case.code for t in s.page] for s in response.context["sections"]}
+    for made in (first, second):
+        signed, pending, urged, overdue, due_soon = (c.code for c in made)
+        assert pending in sections["pending"] and overdue in sections["overdue"]
+        assert due_soon in sections["due_soon"] and urged in sections["urged"]
+        assert signed in sections["in_progress"]
+    assert sum(len(codes) for codes in sections.values()) == 10  # each task in one section
     page = response.content.decode()
     for label in ("待签收", "办理中", "即将超期", "已超期", "督办"):
         assert label in page
@@ -86,21 +94,26 @@ def test_supervisor_queue_with_fixed_queries(
     loop,
     django_assert_num_queries,
 ):
-    case = in_progress(tree, people, loop)
-    services.submit_feedback(case=case, actor=loop.police, result="已处置")
-    client.force_login(people.dave)
-    baseline = _count(client, "/work/supervise/")
-    for _ in range(3):
-        other = in_progress(tree, people, loop)
+    def one_of_each():
+        asking = in_progress(tree, people, loop)
         services.request_extension(
-            case=other, actor=loop.police, days=2, reason="等待鉴定", now=at(0, 12)
+            case=asking, actor=loop.police, days=2, reason="等待鉴定", now=at(0, 12)
         )
         done = in_progress(tree, people, loop)
         services.submit_feedback(case=done, actor=loop.police, result="已处置")
+        late = in_progress(tree, people, loop)
+        Case.objects.filter(pk=late.pk).update(due_at=at(-60, 9))
+
+    one_of_each()
+    client.force_login(people.dave)
+    baseline = _count(client, "/work/supervise/")
+    for _ in range(3):
+        one_of_each()
     with django_assert_num_queries(baseline):
         response = client.get("/work/supervise/")
-    queue = response.context["queue"]
-    assert len(queue["requests"]) == 3 and len(queue["feedback"]) == 4
+    sections = response.context["sections"]
+    assert sections["requests"].page.paginator.count == 4
+    assert len(sections["feedback"].page) == 4 and len(sections["overdue"].page) == 4
     assert "等待鉴定" in response.content.decode()
 
 
@@ -325,14 +338,16 @@ def test_a_paused_case_is_not_shown_as_overdue(client, tree, people, loop):
     Case.objects.filter(pk=case.pk).update(due_at=at(-60, 9), warn_at=at(-60, 8))
     client.force_login(loop.police)
     sections = {
-        k: [t.case_id for t in v] for k, _l, v in client.get("/work/inbox/").context["sections"]
+        s.key: [t.case_id for t in s.page] for s in client.get("/work/inbox/").context["sections"]
     }
     assert case.pk not in sections["overdue"] and case.pk in sections["in_progress"]
     client.force_login(loop.sup_a)
-    assert client.get("/work/supervise/").context["queue"]["overdue"] == []
+    assert list(client.get("/work/supervise/").context["sections"]["overdue"].page) == []
     services.resume_case(case=case, actor=loop.sup_a, now=at(0, 14))
     Case.objects.filter(pk=case.pk).update(due_at=at(-60, 9))
-    assert [c.pk for c in client.get("/work/supervise/").context["queue"]["overdue"]] == [case.pk]
+    assert [c.pk for c in client.get("/work/supervise/").context["sections"]["overdue"].page] == [
+        case.pk
+    ]
 
 
 def test_a_grid_worker_is_offered_resolving_on_the_spot(client, tree, people, loop):
@@ -350,3 +365,27 @@ def test_a_grid_worker_is_offered_resolving_on_the_spot(client, tree, people, lo
     assert response.status_code == 302
     case.refresh_from_db()
     assert case.status == Status.ARCHIVED and case.closed_level == "grid"
+
+
+def test_a_long_queue_is_read_a_page_at_a_time_and_nothing_is_cut_off(
+    client, tree, people, monkeypatch
+):
+    monkeypatch.setattr(paging, "PER_PAGE", 3)
+    reported = [new_case(tree, people) for _ in range(7)]
+    waiting = [registered(tree, people) for _ in range(4)]
+    client.force_login(people.erin)
+    first = client.get("/work/dispatcher/").content.decode()
+    assert "待立案（7）" in first and "待派单（4）" in first
+    assert [c.code in first for c in reported] == [True] * 3 + [False] * 4  # oldest first
+    # Moving on in one list keeps the other where it was; the link lands on the list.
+    page = client.get("/work/dispatcher/", {"reported_page": 3, "registered_page": 2})
+    text = page.content.decode()
+    assert reported[6].code in text and reported[0].code not in text
+    assert waiting[3].code in text and waiting[0].code not in text
+    assert "第 3 / 3 页" in text and "第 2 / 2 页" in text
+    assert 'href="?reported_page=2&amp;registered_page=2#reported"' in text
+    # A number that is not a page shows the nearest one rather than an error.
+    assert client.get("/work/dispatcher/", {"reported_page": "x"}).status_code == 200
+    assert (
+        reported[6].code in client.get("/work/dispatcher/", {"reported_page": 99}).content.decode()
+    )

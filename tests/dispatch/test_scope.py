@@ -77,8 +77,11 @@ def test_selectors_hide_the_case_from_the_other_township(
     other = registered(tree, people, summary="另一件")
     queue_a = dispatcher_queue(people.erin)
     assert other in queue_a["registered"]
-    assert dispatcher_queue(dispatcher_b) == {"reported": [], "registered": []}
-    assert handler_inbox(loop.police)["pending"] == []
+    assert {k: list(v) for k, v in dispatcher_queue(dispatcher_b).items()} == {
+        "reported": [],
+        "registered": [],
+    }
+    assert list(handler_inbox(loop.police)["pending"]) == []
     assert [t.case for t in handler_inbox(loop.justice)["pending"]] == [case_at_justice]
 
 

@@ -13,6 +13,7 @@ from dispatch.codes import is_valid_code
 from dispatch.models import Case
 from intake.services import Outcome, PartyData, intake_case
 from people.models import Role
+from people.services import PartyDetails
 from tests import factories as f
 
 N = 20
@@ -38,7 +39,12 @@ def test_twenty_parallel_registrations_get_twenty_distinct_codes(tree):
                 category=category,
                 summary=f"并发受理{i}",
                 region=tree.village_a1,
-                parties=[PartyData(role="applicant", name=f"居民{i}", phone=f"1390000{i:04d}")],
+                parties=[
+                    PartyData(
+                        role="applicant",
+                        details=PartyDetails(name=f"居民{i}", phone=f"1390000{i:04d}"),
+                    )
+                ],
             )
             return result.case.code
         finally:
@@ -72,7 +78,11 @@ def test_a_double_submit_racing_itself_makes_one_case(tree):
                 category=category,
                 summary="双击提交",
                 region=tree.village_a1,
-                parties=[PartyData(role="applicant", name="居民", phone="13900001234")],
+                parties=[
+                    PartyData(
+                        role="applicant", details=PartyDetails(name="居民", phone="13900001234")
+                    )
+                ],
             ).case.code
         finally:
             connections.close_all()
