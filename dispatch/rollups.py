@@ -14,7 +14,7 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, QuerySet, Sum
 from django.db.models.functions import Substr, TruncDate, TruncMonth, TruncWeek
 from django.utils import timezone
@@ -88,26 +88,44 @@ def rebuild(first: dt.date, last: dt.date) -> int:
     """
     start, end = _midnight(first), _midnight(last + dt.timedelta(days=1))
     rows = _grouped(Case.objects.all(), start, end, by_day=True)
-    objects = [
-        DailyFigure(
-            day=day,
-            region_id=region_id,
-            region_path=path,
-            category_id=category_id,
-            unit_id=unit_id,
-            window_id=window_id,
-            **{name: values.get(name, 0) for name in FIELDS},
-        )
-        for (day, region_id, path, category_id, unit_id, window_id), values in rows.items()
-        if any(values.values())
-    ]
+    written = [(key, values) for key, values in rows.items() if any(values.values())]
     with transaction.atomic():
         DailyFigure.objects.filter(day__gte=first, day__lte=last).delete()
-        DailyFigure.objects.bulk_create(objects, batch_size=2000)
+        _write_figures(written)
         days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
         RollupDay.objects.filter(day__in=days).delete()
         RollupDay.objects.bulk_create([RollupDay(day=day, done=True) for day in days])
-    return len(objects)
+    return len(written)
+
+
+_KEY_COLUMNS = ("day", "region_id", "region_path", "category_id", "unit_id", "window_id")
+
+
+def _write_figures(rows: list[tuple[tuple, dict[str, int]]]) -> None:
+    """Insert the counted rows: COPY on PostgreSQL (a year of a county is ~10^6 rows, minutes
+    as model instances), ``bulk_create`` elsewhere."""
+    if connection.vendor == "postgresql":
+        columns = ", ".join([*_KEY_COLUMNS, *FIELDS])
+        table = DailyFigure._meta.db_table
+        with (
+            connection.cursor() as cursor,
+            cursor.copy(
+                f"COPY {table} ({columns}) FROM STDIN"  # noqa: S608 - names from the model
+            ) as copy,
+        ):
+            for key, values in rows:
+                copy.write_row((*key, *(values.get(name, 0) for name in FIELDS)))
+        return
+    DailyFigure.objects.bulk_create(
+        [
+            DailyFigure(
+                **dict(zip(_KEY_COLUMNS, key, strict=True)),
+                **{name: values.get(name, 0) for name in FIELDS},
+            )
+            for key, values in rows
+        ],
+        batch_size=2000,
+    )
 
 
 def refresh(*, now: dt.datetime | None = None, max_days: int = 31) -> int:
