@@ -1,20 +1,21 @@
 """``manage.py bench [workload ...]``: run the project's benchmarks and print their figures.
 
 Workloads: ``desks`` (W2 intake POST, W3 dashboard, inbox and queues, over HTTP to gunicorn),
-``sweeper`` (W4), ``tracking`` (W0 bare view, W1 tracking page), ``receipt`` (W5). Figures come
-as JSON lines and, at the end, a table. Benchmarks measure; tests check behaviour. Nothing here
-sends traffic beyond 127.0.0.1, and every load loop is bounded in count and time.
+``sweeper`` (W4), ``tracking`` (W0 bare view, W1 tracking page), ``receipt`` (W5), ``generate``
+(the synthetic data command's rate, in a database of its own). Figures come as JSON lines and,
+at the end, a table. Benchmarks measure; tests check behaviour. Nothing here sends traffic
+beyond 127.0.0.1, and every load loop is bounded in count and time.
 """
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
 from dispatch.models import Case
-from zongzhi.bench import desks, receipt, sweeper, tracking
+from zongzhi.bench import desks, generate, receipt, sweeper, tracking
 from zongzhi.bench.harness import Report
 
 # Workloads that report through the Report, and those that print their own lines.
-REPORTING = {"desks": desks.run, "sweeper": sweeper.run}
+REPORTING = {"desks": desks.run, "sweeper": sweeper.run, "generate": generate.run}
 PRINTING = {"tracking": tracking.run, "receipt": receipt.run}
 WORKLOADS = [*REPORTING, *PRINTING]
 
