@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import calendar as month_calendar
 import datetime as dt
+from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
@@ -22,6 +23,7 @@ from dispatch.models import Case, CaseEvent, Category, PendingRequest
 from dispatch.selectors import cases_within
 from dispatch.states import OPEN_STATUSES, Action, Channel, Status
 from grids.models import Level, Region, Unit
+from grids.selectors import ids_within
 from people.models import User
 
 PERIODS = {
@@ -117,7 +119,7 @@ def scope_for(user: User, code: str | None) -> Region | None:
 
 def scoped_cases(reach: Reach, region: Region) -> QuerySet[Case]:
     """The cases of the scope that this user may see (the same set their lists show)."""
-    return cases_within(reach).filter(region__path__startswith=region.path)
+    return cases_within(reach).filter(region_id__in=ids_within([region.path]))
 
 
 # --- the page ---------------------------------------------------------------------------------
@@ -155,8 +157,8 @@ def build(user: User, region: Region, period: Period, *, now: dt.datetime) -> Bo
     cases = scoped_cases(reach, region)
     figure_rows = rollups.rows(region, start=period.start, end=period.end, now=now)
     counts = rollups.total(figure_rows)
-    open_cases = cases.filter(status__in=sorted(OPEN_STATUSES))
-    cells, map_height = grid_map(reach, region, now=now)
+    open_rows = open_now(cases, now=now)
+    cells, map_height = grid_map(region, open_rows)
     month = months_back(period.end - dt.timedelta(microseconds=1), 1)[0]
     month_rows = (
         figure_rows
@@ -164,7 +166,7 @@ def build(user: User, region: Region, period: Period, *, now: dt.datetime) -> Bo
         else rollups.rows(region, start=month.start, end=month.end, now=now)
     )
     return Board(
-        assessment=assessment(reach, region, month_rows, now=now),
+        assessment=assessment(region, month_rows, open_rows),
         assessment_month=month,
         map_cells=cells,
         map_height=map_height,
@@ -176,7 +178,7 @@ def build(user: User, region: Region, period: Period, *, now: dt.datetime) -> Bo
         levels=figures.level_shares(counts),
         average_days=figures.average_working_days(counts),
         by_channel=_by_channel(cases, period),
-        open_by_step=_open_by_step(open_cases),
+        open_by_step=_open_by_step(open_rows),
         due_soon=list(_listing(open_list(cases, "due_soon", now=now))[:LIST_SIZE]),
         overdue=list(_listing(open_list(cases, "overdue", now=now))[:LIST_SIZE]),
         flagged=list(_listing(open_list(cases, "flagged", now=now))[:LIST_SIZE]),
@@ -188,7 +190,7 @@ def build(user: User, region: Region, period: Period, *, now: dt.datetime) -> Bo
         ),
         negative=list(_listing(open_list(cases, "negative", now=now))[:LIST_SIZE]),
         breakdowns={
-            dimension: breakdown(reach, region, figure_rows, dimension, now=now)
+            dimension: breakdown(region, figure_rows, dimension, open_rows)
             for dimension in ("category", "child", "unit", "window")
         },
         months=_series(region, months_back(now, 12), "month", now=now),
@@ -206,14 +208,12 @@ def _series(region: Region, periods: list[Period], kind: str, *, now: dt.datetim
     return out
 
 
-def assessment(
-    reach: Reach, region: Region, month_rows: list[dict], *, now: dt.datetime
-) -> list[Row]:
+def assessment(region: Region, month_rows: list[dict], open_rows: list[dict]) -> list[Row]:
     """考评: the month's handling units ranked by on-time rate, then satisfaction, then volume.
 
     Units with too few cases for a meaningful rate come last, in the order of what they had.
     """
-    rows = breakdown(reach, region, month_rows, "unit", now=now)
+    rows = breakdown(region, month_rows, "unit", open_rows)
 
     def rank(row: Row) -> tuple:
         on_time, satisfied = row.rates["on_time"], row.rates["satisfaction"]
@@ -263,8 +263,32 @@ def _by_channel(cases: QuerySet[Case], period: Period) -> list[tuple[str, str, i
     return [(value, str(label), rows.get(value, 0)) for value, label in Channel.choices]
 
 
-def _open_by_step(open_cases: QuerySet[Case]) -> list[tuple[str, str, int]]:
-    rows = dict(open_cases.order_by().values_list("status").annotate(n=Count("pk")))
+def open_now(cases: QuerySet[Case], *, now: dt.datetime) -> list[dict]:
+    """The scope's open cases read once: how many there are, and how many of them overdue, per
+    step, place, category, handling unit and window. The steps, the breakdowns' overdue column
+    and the map are sums of these rows, so one scan of the open cases serves the whole page."""
+    return list(
+        cases.filter(status__in=sorted(OPEN_STATUSES))
+        .order_by()
+        .values(
+            "status",
+            "region_id",
+            "category_id",
+            "lead_unit_id",
+            "intake_unit_id",
+            region_path=F("region__path"),
+        )
+        .annotate(
+            n=Count("pk"),
+            late=Count("pk", filter=Q(paused_at__isnull=True, due_at__lte=now)),
+        )
+    )
+
+
+def _open_by_step(open_rows: list[dict]) -> list[tuple[str, str, int]]:
+    rows: dict[str, int] = defaultdict(int)
+    for row in open_rows:
+        rows[row["status"]] += row["n"]
     return [(s.value, str(s.label), rows.get(s.value, 0)) for s in Status if s in OPEN_STATUSES]
 
 
@@ -291,12 +315,13 @@ class Row:
 
 
 def breakdown(
-    reach: Reach, region: Region, figure_rows: list[dict], dimension: str, *, now: dt.datetime
+    region: Region, figure_rows: list[dict], dimension: str, open_rows: list[dict]
 ) -> list[Row]:
-    """One row per category / lower area / handling unit / window, ranked by what came in."""
+    """One row per category / lower area / handling unit / window, ranked by what came in;
+    ``open_rows`` (``open_now``) give the overdue cases of each row now."""
     grouped = rollups.by(figure_rows, dimension, region)
     labels = _labels(dimension, grouped.keys())
-    overdue = _overdue_by(reach, region, dimension, now=now)
+    overdue = _overdue_by(open_rows, region, dimension)
     rows = []
     for key, counts in grouped.items():
         if key is None or key not in labels:
@@ -324,14 +349,18 @@ def _labels(dimension: str, keys) -> dict:
     return dict(Unit.objects.filter(pk__in=ids).values_list("pk", "name"))
 
 
-def _overdue_by(reach: Reach, region: Region, dimension: str, *, now: dt.datetime) -> dict:
-    column = DIMENSION_COLUMNS_OF_CASE.get(dimension, "")
-    cases = scoped_cases(reach, region).filter(
-        status__in=sorted(OPEN_STATUSES), paused_at__isnull=True, due_at__lte=now
-    )
+def _overdue_by(open_rows: list[dict], region: Region, dimension: str) -> dict:
+    overdue: dict = defaultdict(int)
     if dimension == "child":
-        return rollups.by_child(cases, region)
-    return dict(cases.order_by().values_list(column).annotate(n=Count("pk")))
+        children = rollups.child_ids(region, {row["region_path"] for row in open_rows})
+        for row in open_rows:
+            if row["region_path"] in children:
+                overdue[children[row["region_path"]]] += row["late"]
+        return overdue
+    column = DIMENSION_COLUMNS_OF_CASE[dimension]
+    for row in open_rows:
+        overdue[row[column]] += row["late"]
+    return overdue
 
 
 # --- drilling down ----------------------------------------------------------------------------
@@ -384,7 +413,7 @@ def drill(
     )
     if dimension == "child" and key:
         child = Region.objects.filter(pk=key, path__startswith=region.path).first()
-        cases = cases.filter(region__path__startswith=child.path) if child else cases.none()
+        cases = cases.filter(region_id__in=ids_within([child.path])) if child else cases.none()
     elif dimension in DIMENSION_COLUMNS_OF_CASE and key:
         cases = cases.filter(**{DIMENSION_COLUMNS_OF_CASE[dimension]: key})
     return _listing(cases).order_by(f"-{spec.when}", "-pk")
@@ -424,9 +453,9 @@ def _rings(boundary: dict | None) -> list[list[list[float]]]:
     return []
 
 
-def grid_map(reach: Reach, region: Region, *, now: dt.datetime) -> tuple[list[MapCell], int]:
+def grid_map(region: Region, open_rows: list[dict]) -> tuple[list[MapCell], int]:
     """The scope's grids drawn from their boundaries (no tile server), with open and overdue
-    cases; returns the cells and the drawing's height."""
+    cases (``open_now``); returns the cells and the drawing's height."""
     grids = [
         g
         for g in Region.objects.filter(
@@ -436,14 +465,11 @@ def grid_map(reach: Reach, region: Region, *, now: dt.datetime) -> tuple[list[Ma
     ]
     if not grids:
         return [], 0
-    open_cases = scoped_cases(reach, region).filter(status__in=sorted(OPEN_STATUSES))
-    opened = dict(open_cases.order_by().values_list("region_id").annotate(n=Count("pk")))
-    late = dict(
-        open_cases.filter(paused_at__isnull=True, due_at__lte=now)
-        .order_by()
-        .values_list("region_id")
-        .annotate(n=Count("pk"))
-    )
+    opened: dict[int, int] = defaultdict(int)
+    late: dict[int, int] = defaultdict(int)
+    for row in open_rows:
+        opened[row["region_id"]] += row["n"]
+        late[row["region_id"]] += row["late"]
     xs = [x for g in grids for ring in _rings(g.boundary) for x, _y in ring]
     ys = [y for g in grids for ring in _rings(g.boundary) for _x, y in ring]
     span_x, span_y = (max(xs) - min(xs)) or 1.0, (max(ys) - min(ys)) or 1.0

@@ -15,13 +15,14 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from django.db import connection, transaction
-from django.db.models import Count, QuerySet, Sum
-from django.db.models.functions import Substr, TruncDate, TruncMonth, TruncWeek
+from django.db.models import QuerySet, Sum
+from django.db.models.functions import TruncDate, TruncMonth, TruncWeek
 from django.utils import timezone
 
 from dispatch import figures
 from dispatch.models import Case, DailyFigure, RollupDay
 from grids.models import CHILD_LEVEL, Level, Region
+from grids.selectors import ids_within
 
 # The counters a DailyFigure row holds (a summed fact also keeps how many cases it adds up).
 FIELDS = [*figures.FACT_NAMES, "working_days_count"]
@@ -153,7 +154,7 @@ def refresh(*, now: dt.datetime | None = None, max_days: int = 31) -> int:
 
 
 def _in_scope(region: Region) -> QuerySet[Case]:
-    return Case.objects.filter(region__path__startswith=region.path)
+    return Case.objects.filter(region_id__in=ids_within([region.path]))
 
 
 def _split(start: dt.datetime, end: dt.datetime, now: dt.datetime):
@@ -262,14 +263,11 @@ def by(figure_rows: list[dict], dimension: str, region: Region) -> dict:
     """The rows summed per category / handling unit / window / grid / lower area ("child")."""
     result: dict = {}
     if dimension == "child":
-        if Level(region.level) not in CHILD_LEVEL:
-            return {}
-        prefix = _child_prefix_length(region)
-        grouped: dict = {}
+        children = child_ids(region, {row["region_path"] for row in figure_rows})
         for row in figure_rows:
-            _add(grouped.setdefault(row["region_path"][:prefix], {}), _counters(row))
-        ids = dict(Region.objects.filter(path__in=list(grouped)).values_list("path", "pk"))
-        result = {ids[path]: values for path, values in grouped.items() if path in ids}
+            child = children.get(row["region_path"])
+            if child is not None:
+                _add(result.setdefault(child, {}), _counters(row))
     else:
         column = ROW_DIMENSIONS[dimension]
         for row in figure_rows:
@@ -327,16 +325,11 @@ def _as_date(value) -> dt.date:
     return value.date() if isinstance(value, dt.datetime) else value
 
 
-def by_child(cases: QuerySet[Case], region: Region) -> dict[int, int]:
-    """How many of ``cases`` lie in each lower area of ``region``."""
+def child_ids(region: Region, paths: Iterable[str]) -> dict[str, int]:
+    """The lower area of ``region`` (its id) that holds each of ``paths``, for those it has."""
     if Level(region.level) not in CHILD_LEVEL:
         return {}
     prefix = _child_prefix_length(region)
-    grouped = dict(
-        cases.annotate(group=Substr("region__path", 1, prefix))
-        .order_by()
-        .values_list("group")
-        .annotate(n=Count("pk"))
-    )
-    ids = dict(Region.objects.filter(path__in=list(grouped)).values_list("path", "pk"))
-    return {ids[path]: n for path, n in grouped.items() if path in ids}
+    heads = {path: path[:prefix] for path in paths}
+    ids = dict(Region.objects.filter(path__in=set(heads.values())).values_list("path", "pk"))
+    return {path: ids[head] for path, head in heads.items() if head in ids}

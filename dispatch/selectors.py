@@ -22,6 +22,7 @@ from dispatch.models import (
     PendingRequest,
 )
 from dispatch.states import Status
+from grids.selectors import ids_within
 from people.models import User
 
 # Tasks that give their unit sight of the case: live ones, and those it finished.
@@ -41,8 +42,9 @@ def cases_within(reach: Reach) -> QuerySet[Case]:
     if not user.is_authenticated or not user.is_active:
         return Case.objects.none()
     cond = Q(pk__in=[])
-    for path in reach.area_paths(REGION_ROLES):
-        cond |= Q(region__path__startswith=path)
+    paths = reach.area_paths(REGION_ROLES)
+    if paths:
+        cond |= Q(region_id__in=ids_within(paths))
     unit_ids = {g.unit_id for g in reach.grants if g.unit_id} | set(reach.handled_unit_ids)
     if unit_ids:
         cond |= Q(owner_unit_id__in=unit_ids) | Q(lead_unit_id__in=unit_ids)

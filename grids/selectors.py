@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.db.models import Q, QuerySet
 
 from grids.models import Region, Unit
@@ -10,6 +12,19 @@ from grids.models import Region, Unit
 def subtree(region: Region, *, include_self: bool = True) -> QuerySet[Region]:
     qs = Region.objects.filter(path__startswith=region.path)
     return qs if include_self else qs.exclude(pk=region.pk)
+
+
+def ids_within(paths: Iterable[str]) -> list[int]:
+    """The ids of every region under any of ``paths`` (the nodes themselves included).
+
+    One small query. Case scopes filter on these ids rather than joining the tree with a prefix
+    match, so that the planner knows how many cases a scope holds and can walk a list's index
+    in order instead of reading every open case of the county to keep twenty.
+    """
+    cond = Q(pk__in=[])
+    for path in paths:
+        cond |= Q(path__startswith=path)
+    return list(Region.objects.filter(cond).order_by().values_list("pk", flat=True))
 
 
 def centre_of(region: Region) -> Unit | None:
