@@ -22,7 +22,7 @@ from dispatch.models import (
     PendingRequest,
 )
 from dispatch.states import Status
-from grids.selectors import ids_within
+from grids.selectors import ids_within, unit_ids_within
 from people.models import User
 
 # Tasks that give their unit sight of the case: live ones, and those it finished.
@@ -96,11 +96,8 @@ URGING_ACTIONS = ("case.urged", "case.resident_urged", "case.overdue_escalated")
 
 def _centre_scope(reach: Reach, roles) -> Q | None:
     """Owner centres covered by grants of ``roles``: region subtrees and centre units."""
-    cond = None
-    for path in reach.area_paths(roles):
-        part = Q(owner_unit__region__path__startswith=path)
-        cond = part if cond is None else cond | part
-    return cond
+    paths = reach.area_paths(roles)
+    return Q(owner_unit_id__in=unit_ids_within(paths)) if paths else None
 
 
 def _list_columns(qs: QuerySet[Case]) -> QuerySet[Case]:

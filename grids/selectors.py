@@ -27,6 +27,12 @@ def ids_within(paths: Iterable[str]) -> list[int]:
     return list(Region.objects.filter(cond).order_by().values_list("pk", flat=True))
 
 
+def unit_ids_within(paths: Iterable[str]) -> list[int]:
+    """The ids of every unit placed in a region under any of ``paths`` (as ``ids_within``)."""
+    regions = ids_within(paths)
+    return list(Unit.objects.filter(region_id__in=regions).order_by().values_list("pk", flat=True))
+
+
 def centre_of(region: Region) -> Unit | None:
     return Unit.objects.filter(region=region, kind="centre").first()
 
