@@ -193,19 +193,26 @@ def build(user: User, region: Region, period: Period, *, now: dt.datetime) -> Bo
             dimension: breakdown(region, figure_rows, dimension, open_rows)
             for dimension in ("category", "child", "unit", "window")
         },
-        months=_series(region, months_back(now, 12), "month", now=now),
-        weeks=_series(region, weeks_back(now, 12), "week", now=now),
+        **_trends(region, now=now),
     )
 
 
-def _series(region: Region, periods: list[Period], kind: str, *, now: dt.datetime) -> list:
-    """(period, counts, rates) for each period, oldest first: one query for all of them."""
-    by_start = rollups.series(region, kind, start=periods[0].start, now=now)
-    out = []
-    for period in periods:
-        counts = by_start.get(timezone.localdate(period.start), dict.fromkeys(rollups.FIELDS, 0))
-        out.append((period, counts, {r.key: r for r in figures.rates(counts)}))
-    return out
+def _trends(region: Region, *, now: dt.datetime) -> dict[str, list]:
+    """The last 12 months and 12 weeks, each as (period, counts, rates), oldest first: one
+    reading of the counted days for both."""
+    wanted = {"month": months_back(now, 12), "week": weeks_back(now, 12)}
+    start = min(periods[0].start for periods in wanted.values())
+    by_kind = rollups.series_of(region, wanted, start=start, now=now)
+    trends = {}
+    for kind, periods in wanted.items():
+        out = []
+        for period in periods:
+            counts = by_kind[kind].get(
+                timezone.localdate(period.start), dict.fromkeys(rollups.FIELDS, 0)
+            )
+            out.append((period, counts, {r.key: r for r in figures.rates(counts)}))
+        trends[f"{kind}s"] = out
+    return trends
 
 
 def assessment(region: Region, month_rows: list[dict], open_rows: list[dict]) -> list[Row]:

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 
 from django.db import connection, transaction
 from django.db.models import QuerySet, Sum
-from django.db.models.functions import TruncDate, TruncMonth, TruncWeek
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from dispatch import figures
@@ -290,34 +290,52 @@ def series(
     region: Region, kind: str, *, start: dt.datetime, now: dt.datetime
 ) -> dict[dt.date, dict[str, int]]:
     """The counts per month (``kind="month"``) or week from ``start`` to now, keyed by the
-    period's first day: one grouped query over the counted days, the rest live."""
-    trunc = TruncMonth if kind == "month" else TruncWeek
+    period's first day (``series_of`` for one kind)."""
+    return series_of(region, (kind,), start=start, now=now)[kind]
+
+
+def _period_start(kind: str, day: dt.date) -> dt.date:
+    # Weeks begin on Monday, as the week list of the dashboard does.
+    return day.replace(day=1) if kind == "month" else day - dt.timedelta(days=day.weekday())
+
+
+def series_of(
+    region: Region, kinds: Iterable[str], *, start: dt.datetime, now: dt.datetime
+) -> dict[str, dict[dt.date, dict[str, int]]]:
+    """The counts per period of each of ``kinds`` ("month", "week") from ``start`` to now,
+    keyed by the period's first day: the counted days read once, summed per day in SQL and into
+    every kind's periods here, the rest live. A month and a week trend cost one query."""
     (first, last, done), live = _split(start, now, now)
-    result: dict[dt.date, dict[str, int]] = {}
+    days: dict[dt.date, dict[str, int]] = {}
     if done:
         rolled = (
             _rolled(region, first, last, done)
-            .annotate(bucket=trunc("day"))
             .order_by()
-            .values("bucket")
+            .values("day")
             .annotate(**{name: Sum(name) for name in FIELDS})
         )
         for row in rolled:
-            bucket = row.pop("bucket")
-            _add(result.setdefault(_as_date(bucket), {}), row)
+            day = row.pop("day")
+            _add(days.setdefault(_as_date(day), {}), row)
     tz = timezone.get_current_timezone()
     for window_start, window_end in live:
         grouped = figures.live_counts(
             _in_scope(region),
             start=window_start,
             end=window_end,
-            bucket=lambda column: trunc(column, tzinfo=tz),
+            bucket=lambda column: TruncDate(column, tzinfo=tz),
         )
-        for bucket, values in grouped.items():
-            _add(result.setdefault(_as_date(bucket), {}), values)
-    for values in result.values():
-        for name in FIELDS:
-            values.setdefault(name, 0)
+        for day, values in grouped.items():
+            _add(days.setdefault(_as_date(day), {}), values)
+    result: dict[str, dict[dt.date, dict[str, int]]] = {}
+    for kind in kinds:
+        periods: dict[dt.date, dict[str, int]] = {}
+        for day, values in days.items():
+            _add(periods.setdefault(_period_start(kind, day), {}), values)
+        for values in periods.values():
+            for name in FIELDS:
+                values.setdefault(name, 0)
+        result[kind] = periods
     return result
 
 
