@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import io
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
+from PIL import ExifTags, Image, ImageSequence
 
 from dispatch import services
 from dispatch.attachments import check_upload
@@ -177,3 +180,78 @@ def test_the_tracking_page_never_shows_attachments(client, tree, people, loop, m
     assert "内部照片-7f3a" not in page  # ... its files are not
     assert "/attachments/" not in page
     assert row.file.name not in page
+
+
+def _phone_photo() -> bytes:
+    """A JPEG as a phone writes it: EXIF with the GPS position, the device, the time, and the
+    orientation tag saying the picture is to be turned (stored 40 wide and 20 high, upright it
+    is 20 wide and 40 high)."""
+    image = Image.new("RGB", (40, 20), (200, 40, 40))
+    exif = Image.Exif()
+    exif[ExifTags.Base.Make] = "PhoneMaker"
+    exif[ExifTags.Base.DateTimeOriginal] = "2026:07:01 09:30:00"
+    exif[ExifTags.Base.Orientation] = 6  # turn 90 degrees clockwise to view
+    exif[ExifTags.IFD.GPSInfo] = {
+        ExifTags.GPS.GPSLatitudeRef: "N",
+        ExifTags.GPS.GPSLatitude: (39.0, 54.0, 27.0),
+        ExifTags.GPS.GPSLongitudeRef: "E",
+        ExifTags.GPS.GPSLongitude: (116.0, 23.0, 17.0),
+    }
+    buf = io.BytesIO()
+    image.save(buf, format="JPEG", exif=exif, quality=95)
+    return buf.getvalue()
+
+
+def test_a_photo_is_stored_and_served_without_its_gps_and_upright(
+    client, tree, people, loop, media
+):
+    photo = _phone_photo()
+    with Image.open(io.BytesIO(photo)) as sent:  # the upload really carries the position
+        assert sent.getexif().get_ifd(ExifTags.IFD.GPSInfo)
+    case = in_progress(tree, people, loop)
+    client.force_login(loop.police)
+    response = _post_progress(client, case, SimpleUploadedFile("现场.jpg", photo, "image/jpeg"))
+    assert response.status_code == 302
+
+    attachment = Attachment.objects.get(case=case)
+    download = client.get(f"/cases/{case.code}/attachments/{attachment.pk}/")
+    served = b"".join(download.streaming_content)
+    (stored,) = stored_files(media)
+    assert stored.read_bytes() == served
+    assert attachment.sha256 == hashlib.sha256(served).hexdigest()
+    assert attachment.size == len(served)
+    for data in (served, stored.read_bytes()):
+        assert b"Exif" not in data and b"PhoneMaker" not in data and b"2026:07:01" not in data
+        with Image.open(io.BytesIO(data)) as kept:
+            assert kept.format == "JPEG"
+            assert not kept.getexif()
+            assert kept.size == (20, 40)  # turned as the camera said, then the tag dropped
+            red, green, blue = kept.convert("RGB").getpixel((10, 20))
+            assert red > 150 and green < 100 and blue < 100
+
+
+def test_every_page_of_a_scanned_tiff_is_kept_without_its_tags():
+    pages = [Image.new("L", (30, 40), shade) for shade in (20, 120, 220)]
+    buf = io.BytesIO()
+    pages[0].save(
+        buf,
+        format="TIFF",
+        save_all=True,
+        append_images=pages[1:],
+        tiffinfo={ExifTags.Base.Artist: "scanner-operator", ExifTags.Base.Make: "ScanCo"},
+    )
+    checked = check_upload(SimpleUploadedFile("调解协议.tif", buf.getvalue()))
+    assert b"scanner-operator" not in checked.data and b"ScanCo" not in checked.data
+    with Image.open(io.BytesIO(checked.data)) as kept:
+        shades = [frame.getpixel((5, 5)) for frame in ImageSequence.Iterator(kept)]
+    assert shades == [20, 120, 220]
+
+
+def test_an_image_over_the_pixel_limit_is_refused_from_its_header():
+    # 7,000 x 6,000 = 42 megapixels: a few kilobytes as a one-bit PNG, 126 MB once decoded.
+    buf = io.BytesIO()
+    Image.new("1", (7000, 6000)).save(buf, format="PNG")
+    assert len(buf.getvalue()) < 100_000
+    with pytest.raises(ValidationError) as refused:
+        check_upload(SimpleUploadedFile("航拍.png", buf.getvalue()))
+    assert "不是可接受的图片或PDF文件" in refused.value.messages[0]
