@@ -216,6 +216,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
         # Broadcast (remote control) messages; kombu's default is ./control in the cwd.
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
+        # How often the worker looks for new messages. At kombu's default (every second) each
+        # look hands out about one message per free worker process, so a burst of jobs, such as
+        # the pages the first sweep re-renders, held a clerk's routing back for half a minute.
+        "polling_interval": 0.1,
     }
     if CELERY_BROKER_URL.startswith("filesystem://")
     # Redis: a message taken by a worker that dies (kill -9, OOM, a lost machine) is handed out
