@@ -796,20 +796,10 @@ class CaseGroupObjectPermission(GroupObjectPermissionBase):
     content_object = models.ForeignKey(Case, on_delete=models.CASCADE)
 
 
-class DailyFigure(models.Model):
-    """The dashboard's counts of one day, for one place, category, handling unit and window.
+class FigureCounts(models.Model):
+    """The counters of a roll-up row: one per fact of ``dispatch.figures.FACTS``, each dated by
+    the fact's own day (a summed fact also keeps how many cases it adds up)."""
 
-    Kept by the workers (``dispatch.rollups``) for days before today; today is always counted
-    live. One column per fact of ``dispatch.figures.FACTS``, each dated by the fact's own day.
-    """
-
-    day = models.DateField()
-    region = models.ForeignKey(Region, on_delete=models.CASCADE, related_name="+")
-    # The place's path, so that a township or county sums its rows with one prefix filter.
-    region_path = models.CharField(max_length=255)
-    category = models.ForeignKey(Category, on_delete=models.CASCADE, related_name="+")
-    unit = models.ForeignKey(Unit, null=True, on_delete=models.CASCADE, related_name="+")
-    window = models.ForeignKey(Unit, on_delete=models.CASCADE, related_name="+")
     received = models.PositiveIntegerField(default=0)
     rejected = models.PositiveIntegerField(default=0)
     closed = models.PositiveIntegerField(default=0)
@@ -837,6 +827,25 @@ class DailyFigure(models.Model):
     disputes_resolved = models.PositiveIntegerField(default=0)
 
     class Meta:
+        abstract = True
+
+
+class DailyFigure(FigureCounts):
+    """The dashboard's counts of one day, for one place, category, handling unit and window.
+
+    Kept by the workers (``dispatch.rollups``) for days before today; today is always counted
+    live.
+    """
+
+    day = models.DateField()
+    region = models.ForeignKey(Region, on_delete=models.CASCADE, related_name="+")
+    # The place's path, so that a township or county sums its rows with one prefix filter.
+    region_path = models.CharField(max_length=255)
+    category = models.ForeignKey(Category, on_delete=models.CASCADE, related_name="+")
+    unit = models.ForeignKey(Unit, null=True, on_delete=models.CASCADE, related_name="+")
+    window = models.ForeignKey(Unit, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
         constraints = [
             models.UniqueConstraint(
                 fields=["day", "region", "category", "unit", "window"],
@@ -848,6 +857,26 @@ class DailyFigure(models.Model):
             models.Index(fields=["region_path", "day"], name="daily_figure_scope"),
             models.Index(fields=["day"], name="daily_figure_day"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.region_id}"
+
+
+class DailyTotal(FigureCounts):
+    """The same counts at the grain of place and day only: the rows of ``DailyFigure`` summed
+    over category, unit and window (about forty a day for a county instead of a thousand), so
+    that a year's trend reads a few thousand rows. Written with them, in the same transaction
+    (``dispatch.rollups.rebuild``)."""
+
+    day = models.DateField()
+    region = models.ForeignKey(Region, on_delete=models.CASCADE, related_name="+")
+    region_path = models.CharField(max_length=255)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["day", "region"], name="daily_total_unique"),
+        ]
+        indexes = [models.Index(fields=["day"], name="daily_total_day")]
 
     def __str__(self) -> str:
         return f"{self.day} {self.region_id}"

@@ -20,7 +20,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from dispatch import figures
-from dispatch.models import Case, DailyFigure, RollupDay
+from dispatch.models import Case, DailyFigure, DailyTotal, RollupDay
 from grids.models import CHILD_LEVEL, Level, Region
 from grids.selectors import ids_within
 
@@ -93,6 +93,8 @@ def rebuild(first: dt.date, last: dt.date) -> int:
     with transaction.atomic():
         DailyFigure.objects.filter(day__gte=first, day__lte=last).delete()
         _write_figures(written)
+        DailyTotal.objects.filter(day__gte=first, day__lte=last).delete()
+        _write_totals(first, last)
         days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
         RollupDay.objects.filter(day__in=days).delete()
         RollupDay.objects.bulk_create([RollupDay(day=day, done=True) for day in days])
@@ -127,6 +129,20 @@ def _write_figures(rows: list[tuple[tuple, dict[str, int]]]) -> None:
         ],
         batch_size=2000,
     )
+
+
+def _write_totals(first: dt.date, last: dt.date) -> None:
+    """The days' ``DailyTotal`` rows: their ``DailyFigure`` rows summed per place, in SQL."""
+    keys = ("day", "region_id", "region_path")
+    columns = ", ".join([*keys, *FIELDS])
+    sums = ", ".join([*keys, *(f"SUM({name})" for name in FIELDS)])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {DailyTotal._meta.db_table} ({columns}) "  # noqa: S608 - model names
+            f"SELECT {sums} FROM {DailyFigure._meta.db_table} "
+            "WHERE day >= %s AND day <= %s GROUP BY day, region_id, region_path",
+            [first, last],
+        )
 
 
 def refresh(*, now: dt.datetime | None = None, max_days: int = 31) -> int:
@@ -191,16 +207,20 @@ def _add(into: dict, counts: dict) -> None:
         into[name] = into.get(name, 0) + (value or 0)
 
 
-def _rolled(region: Region, first: dt.date, last: dt.date, done: set[dt.date]):
-    """The scope's rows of the counted days (the others are read live)."""
+def _rolled(
+    region: Region,
+    first: dt.date,
+    last: dt.date,
+    done: set[dt.date],
+    model: type[DailyFigure] | type[DailyTotal] = DailyFigure,
+):
+    """The scope's rows of the counted days (the others are read live), of ``model``."""
     not_done = [
         first + dt.timedelta(days=i)
         for i in range((last - first).days + 1)
         if first + dt.timedelta(days=i) not in done
     ]
-    rows = DailyFigure.objects.filter(
-        region_path__startswith=region.path, day__gte=first, day__lte=last
-    )
+    rows = model.objects.filter(region_path__startswith=region.path, day__gte=first, day__lte=last)
     return rows.exclude(day__in=not_done) if not_done else rows
 
 
@@ -309,7 +329,7 @@ def series_of(
     days: dict[dt.date, dict[str, int]] = {}
     if done:
         rolled = (
-            _rolled(region, first, last, done)
+            _rolled(region, first, last, done, DailyTotal)
             .order_by()
             .values("day")
             .annotate(**{name: Sum(name) for name in FIELDS})

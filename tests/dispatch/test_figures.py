@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dispatch import figures, rollups, services
-from dispatch.models import DailyFigure, DeadlineProfile, DeadlineUnit
+from dispatch.models import DailyFigure, DailyTotal, DeadlineProfile, DeadlineUnit
 from tests import factories as f
 from tests.clock import at
 from tests.dispatch import loopkit
@@ -105,10 +105,23 @@ def test_rates_by_hand_live_and_rolled_up(tree, week, clock, settings):
     shares = {r.key: r.value for r in figures.level_shares(live)}
     assert shares["closed_township"] == 1.0 and shares["closed_grid"] == 0.0
 
+    trends = {
+        region.pk: rollups.series_of(
+            region, ("month", "week"), start=at(MON - 35, 0), now=clock.now()
+        )
+        for region in (tree.town_a, tree.county)
+    }
     rows = rollups.rebuild(at(MON, 0).date(), at(-1, 0).date())
     assert rows > 0 and DailyFigure.objects.exists()
     rolled = rollups.counts(tree.town_a, **last_week(clock))
     assert rolled == live
+    # The trends read the place-and-day totals once the days are counted: the same numbers.
+    assert DailyTotal.objects.filter(day__gte=at(MON, 0).date()).exists()
+    for region in (tree.town_a, tree.county):
+        after = rollups.series_of(region, ("month", "week"), start=at(MON - 35, 0), now=clock.now())
+        assert after == trends[region.pk]
+    week_of = rollups.series(tree.town_a, "week", start=at(MON, 0), now=clock.now())
+    assert week_of[at(MON, 0).date()]["received"] == live["received"]
 
     # Fewer cases than the minimum sample: shown, but not as a meaningful rate.
     settings.RATE_MIN_SAMPLE = 3
