@@ -163,6 +163,21 @@ def queue_tracking_render(*, case_id: int, event_count: int, now=None) -> None:
     )
 
 
+def queue_tracking_renders(counts: dict[int, int], *, now=None) -> None:
+    """``queue_tracking_render`` for many cases at once (case id -> event count)."""
+    outbox.enqueue_many(
+        TRACKING_RENDER_TOPIC,
+        [
+            (
+                tracking_job_key(case_id, event_count),
+                {"case_id": case_id, "event_count": event_count},
+            )
+            for case_id, event_count in counts.items()
+        ],
+        now=now,
+    )
+
+
 def tracking_job_key(case_id: int, event_count: int) -> str:
     return f"tracking:{case_id}:{event_count}"
 

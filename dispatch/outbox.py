@@ -20,10 +20,10 @@ import contextvars
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -110,28 +110,60 @@ def enqueue(
     A key already recorded adds nothing (a retried service, a redelivered task). A job for a
     later moment (``run_after``) is left to the relay, which runs it when it is due.
     """
+    enqueue_many(topic, [(key, payload)], now=now, run_after=run_after)
+
+
+def enqueue_many(
+    topic: str,
+    jobs: Sequence[tuple[str, dict]],
+    *,
+    now: dt.datetime | None = None,
+    run_after: dt.datetime | None = None,
+) -> None:
+    """``enqueue`` for several (key, payload) jobs of one topic at once: three queries however
+    many (a sweep's batch re-renders hundreds of tracking pages)."""
     now = now or timezone.now()
-    try:
-        with transaction.atomic():
-            job = Job.objects.create(
-                key=key[:160],
+    wanted = {key[:160]: payload for key, payload in jobs}
+    if not wanted:
+        return
+    known = set(Job.objects.filter(key__in=list(wanted)).values_list("key", flat=True))
+    fresh = [key for key in wanted if key not in known]
+    if not fresh:
+        return
+    # A job written by a concurrent transaction in between is skipped, not an error.
+    Job.objects.bulk_create(
+        [
+            Job(
+                key=key,
                 topic=topic,
-                payload=payload,
+                payload=wanted[key],
                 created_at=now,
                 run_after=run_after or now,
             )
-    except IntegrityError:
-        return
+            for key in fresh
+        ],
+        ignore_conflicts=True,
+    )
     if _OFFERS_HELD.get() or (run_after is not None and run_after > now):
         return
-    job_id = job.pk
+    job_ids = list(Job.objects.filter(key__in=fresh, created_at=now).values_list("pk", flat=True))
+
     # robust: an exception here (the broker is down) must not fail the request whose work is
     # already committed; the relay runs the job instead.
-    transaction.on_commit(lambda: offer(job_id), robust=True)
+    # After one failed offer the broker is down: the relay runs the rest, the commit goes on.
+    def offer_all() -> None:
+        for job_id in job_ids:
+            if not offer(job_id):
+                return
+
+    transaction.on_commit(offer_all, robust=True)
 
 
-def offer(job_id: int) -> None:
-    """Hand a job to the broker; a broker that cannot be reached leaves it to the relay."""
+def offer(job_id: int) -> bool:
+    """Hand a job to the broker; a broker that cannot be reached leaves it to the relay.
+
+    Returns whether the broker took it.
+    """
     from dispatch.tasks import run_job  # the task module imports this one
 
     try:
@@ -140,6 +172,8 @@ def offer(job_id: int) -> None:
         run_job.apply_async((job_id,), retry=True, retry_policy={"max_retries": 0})
     except Exception as exc:  # noqa: BLE001 - any broker failure: the relay has the job
         log.warning("job %s not offered to the broker (%s); the relay will run it", job_id, exc)
+        return False
+    return True
 
 
 def _claim(job_id: int, now: dt.datetime) -> bool:
