@@ -126,6 +126,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # No JIT compilation: the pages' queries are short, but a large table's estimated cost puts
+    # them over jit_above_cost, and compiling then took longer than running (the dashboard's
+    # open-case summary of a county: 274 ms of JIT for 257 ms of work).
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    _options["options"] = f"{_options.get('options', '')} -c jit=off".strip()
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # SQLite cannot enforce UNIQUE ... NULLS NOT DISTINCT (RoleGrant); PostgreSQL does, and
 # people.services.grant_role checks before inserting on both.
