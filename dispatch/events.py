@@ -155,12 +155,7 @@ def queue_tracking_render(*, case_id: int, event_count: int, now=None) -> None:
     transaction record several jobs; the handler leaves the work to the last one. Dated at the
     event, like the other after-commit work, so that loaded history sets it aside.
     """
-    outbox.enqueue(
-        TRACKING_RENDER_TOPIC,
-        key=tracking_job_key(case_id, event_count),
-        payload={"case_id": case_id, "event_count": event_count},
-        now=now,
-    )
+    queue_tracking_renders({case_id: event_count}, now=now)
 
 
 def queue_tracking_renders(counts: dict[int, int], *, now=None) -> None:

@@ -240,8 +240,9 @@ def rows(region: Region, *, start: dt.datetime, end: dt.datetime, now: dt.dateti
             .values(*DIMS)
             .annotate(**{name: Sum(name) for name in FIELDS})
         )
+    scope = _in_scope(region) if live else Case.objects.none()  # the regions read once
     for window_start, window_end in live:
-        grouped = _grouped(_in_scope(region), window_start, window_end, by_day=False)
+        grouped = _grouped(scope, window_start, window_end, by_day=False)
         for key, values in grouped.items():
             out.append({**dict(zip(DIMS, key, strict=True)), **values})
     for row in out:
@@ -338,9 +339,10 @@ def series_of(
             day = row.pop("day")
             _add(days.setdefault(_as_date(day), {}), row)
     tz = timezone.get_current_timezone()
+    scope = _in_scope(region) if live else Case.objects.none()  # the regions read once
     for window_start, window_end in live:
         grouped = figures.live_counts(
-            _in_scope(region),
+            scope,
             start=window_start,
             end=window_end,
             bucket=lambda column: TruncDate(column, tzinfo=tz),

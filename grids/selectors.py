@@ -21,16 +21,20 @@ def ids_within(paths: Iterable[str]) -> list[int]:
     match, so that the planner knows how many cases a scope holds and can walk a list's index
     in order instead of reading every open case of the county to keep twenty.
     """
-    cond = Q(pk__in=[])
-    for path in paths:
-        cond |= Q(path__startswith=path)
-    return list(Region.objects.filter(cond).order_by().values_list("pk", flat=True))
+    return list(_under(paths).values_list("pk", flat=True))
 
 
 def unit_ids_within(paths: Iterable[str]) -> list[int]:
     """The ids of every unit placed in a region under any of ``paths`` (as ``ids_within``)."""
-    regions = ids_within(paths)
-    return list(Unit.objects.filter(region_id__in=regions).order_by().values_list("pk", flat=True))
+    units = Unit.objects.filter(region__in=_under(paths))
+    return list(units.order_by().values_list("pk", flat=True))
+
+
+def _under(paths: Iterable[str]) -> QuerySet[Region]:
+    cond = Q(pk__in=[])
+    for path in paths:
+        cond |= Q(path__startswith=path)
+    return Region.objects.filter(cond).order_by()
 
 
 def centre_of(region: Region) -> Unit | None:
