@@ -11,8 +11,9 @@ from __future__ import annotations
 import calendar as month_calendar
 import datetime as dt
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from django.db import connection
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -85,6 +86,17 @@ def months_back(now: dt.datetime, n: int) -> list[Period]:
     return list(reversed(out))
 
 
+def month_of(period: Period) -> Period:
+    """The calendar month of the period's last moment, up to the period's end."""
+    month = months_back(period.end - dt.timedelta(microseconds=1), 1)[0]
+    return replace(month, end=min(_midnight(_next_month(month.start)), period.end))
+
+
+def _next_month(moment: dt.datetime) -> dt.date:
+    day = timezone.localdate(moment)
+    return dt.date(day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
 def weeks_back(now: dt.datetime, n: int) -> list[Period]:
     today = timezone.localdate(now)
     monday = today - dt.timedelta(days=today.weekday())
@@ -155,18 +167,18 @@ class Board:
 def build(user: User, region: Region, period: Period, *, now: dt.datetime) -> Board:
     reach = reach_of(user)
     cases = scoped_cases(reach, region)
-    figure_rows = rollups.rows(region, start=period.start, end=period.end, now=now)
-    counts = rollups.total(figure_rows)
+    tally = rollups.tally(region, start=period.start, end=period.end, now=now)
+    counts = tally.total
     open_rows = open_now(cases, now=now)
     cells, map_height = grid_map(region, open_rows)
-    month = months_back(period.end - dt.timedelta(microseconds=1), 1)[0]
-    month_rows = (
-        figure_rows
+    month = month_of(period)
+    month_tally = (
+        tally
         if (month.start, month.end) == (period.start, period.end)
-        else rollups.rows(region, start=month.start, end=month.end, now=now)
+        else rollups.tally(region, start=month.start, end=month.end, now=now)
     )
     return Board(
-        assessment=assessment(region, month_rows, open_rows),
+        assessment=assessment(region, month_tally, open_rows),
         assessment_month=month,
         map_cells=cells,
         map_height=map_height,
@@ -190,8 +202,8 @@ def build(user: User, region: Region, period: Period, *, now: dt.datetime) -> Bo
         ),
         negative=list(_listing(open_list(cases, "negative", now=now))[:LIST_SIZE]),
         breakdowns={
-            dimension: breakdown(region, figure_rows, dimension, open_rows)
-            for dimension in ("category", "child", "unit", "window")
+            dimension: breakdown(region, tally, dimension, open_rows)
+            for dimension in rollups.TALLY_DIMENSIONS
         },
         **_trends(region, now=now),
     )
@@ -215,12 +227,12 @@ def _trends(region: Region, *, now: dt.datetime) -> dict[str, list]:
     return trends
 
 
-def assessment(region: Region, month_rows: list[dict], open_rows: list[dict]) -> list[Row]:
+def assessment(region: Region, month: rollups.Tally, open_rows: OpenNow) -> list[Row]:
     """考评: the month's handling units ranked by on-time rate, then satisfaction, then volume.
 
     Units with too few cases for a meaningful rate come last, in the order of what they had.
     """
-    rows = breakdown(region, month_rows, "unit", open_rows)
+    rows = breakdown(region, month, "unit", open_rows)
 
     def rank(row: Row) -> tuple:
         on_time, satisfied = row.rates["on_time"], row.rates["satisfaction"]
@@ -270,32 +282,85 @@ def _by_channel(cases: QuerySet[Case], period: Period) -> list[tuple[str, str, i
     return [(value, str(label), rows.get(value, 0)) for value, label in Channel.choices]
 
 
-def open_now(cases: QuerySet[Case], *, now: dt.datetime) -> list[dict]:
-    """The scope's open cases read once: how many there are, and how many of them overdue, per
-    step, place, category, handling unit and window. The steps, the breakdowns' overdue column
-    and the map are sums of these rows, so one scan of the open cases serves the whole page."""
-    rows = list(
-        cases.filter(status__in=sorted(OPEN_STATUSES))
-        .order_by()
-        .values("status", "region_id", "category_id", "lead_unit_id", "intake_unit_id")
-        .annotate(
-            n=Count("pk"),
-            late=Count("pk", filter=Q(paused_at__isnull=True, due_at__lte=now)),
-        )
-    )
+@dataclass(frozen=True)
+class OpenNow:
+    """The scope's open cases now, counted (``n``) with those overdue (``late``): per place and
+    step, and per category, handling unit and window."""
+
+    by_place_step: dict[tuple[int, str], tuple[int, int]]
+    by: dict[str, dict]  # DIMENSION_COLUMNS_OF_CASE's column -> key -> (n, late)
+    paths: dict[int, str]  # the places' paths
+
+    def per_place(self) -> dict[int, tuple[int, int]]:
+        out: dict[int, tuple[int, int]] = {}
+        for (region_id, _status), (n, late) in self.by_place_step.items():
+            had = out.get(region_id, (0, 0))
+            out[region_id] = (had[0] + n, had[1] + late)
+        return out
+
+
+OPEN_COLUMNS = ("category_id", "lead_unit_id", "intake_unit_id")
+
+
+def open_now(cases: QuerySet[Case], *, now: dt.datetime) -> OpenNow:
+    """The scope's open cases read from their index (``case_open_summary``), counted per place
+    and step and per each of ``OPEN_COLUMNS``: one scan with grouping sets on PostgreSQL, one
+    grouped query per dimension elsewhere. A few hundred rows, whatever the backlog."""
+    open_cases = cases.filter(status__in=sorted(OPEN_STATUSES)).order_by()
+    counted = {
+        "n": Count("pk"),
+        "late": Count("pk", filter=Q(paused_at__isnull=True, due_at__lte=now)),
+    }
+    by_place_step: dict[tuple[int, str], tuple[int, int]] = {}
+    by: dict[str, dict] = {column: {} for column in OPEN_COLUMNS}
+    grouped = _grouping_sets(open_cases, counted)
+    if grouped is not None:
+        for region_id, status, category_id, lead_unit_id, intake_unit_id, n, late in grouped:
+            # Which set a row is of shows in its columns: places, categories and windows are
+            # never empty, so a row with none of them counts the cases of one handling unit.
+            if region_id is not None:
+                by_place_step[(region_id, status)] = (n, late)
+            elif category_id is not None:
+                by["category_id"][category_id] = (n, late)
+            elif intake_unit_id is not None:
+                by["intake_unit_id"][intake_unit_id] = (n, late)
+            else:
+                by["lead_unit_id"][lead_unit_id] = (n, late)
+    else:
+        for row in open_cases.values("region_id", "status").annotate(**counted):
+            by_place_step[(row["region_id"], row["status"])] = (row["n"], row["late"])
+        for column in OPEN_COLUMNS:
+            for row in open_cases.values(column).annotate(**counted):
+                by[column][row[column]] = (row["n"], row["late"])
     # The places' paths (for the lower areas) from the few regions, not joined to every case.
     paths = dict(
-        Region.objects.filter(pk__in={row["region_id"] for row in rows}).values_list("pk", "path")
+        Region.objects.filter(pk__in={key[0] for key in by_place_step}).values_list("pk", "path")
     )
-    for row in rows:
-        row["region_path"] = paths[row["region_id"]]
-    return rows
+    return OpenNow(by_place_step, by, paths)
 
 
-def _open_by_step(open_rows: list[dict]) -> list[tuple[str, str, int]]:
+_ALL_COLUMNS_GROUPED = "GROUP BY 1, 2, 3, 4, 5"
+
+
+def _grouping_sets(open_cases: QuerySet[Case], counted: dict) -> list[tuple] | None:
+    """On PostgreSQL, the open cases counted per (place, step), category, handling unit and
+    window in one scan (``GROUPING SETS``); None where the database has no grouping sets."""
+    if connection.vendor != "postgresql":
+        return None
+    grouped = open_cases.values("region_id", "status", *OPEN_COLUMNS).annotate(**counted)
+    sql, params = grouped.query.sql_with_params()
+    if not sql.endswith(_ALL_COLUMNS_GROUPED):
+        return None
+    sql = sql[: -len(_ALL_COLUMNS_GROUPED)] + "GROUP BY GROUPING SETS ((1, 2), (3), (4), (5))"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _open_by_step(open_rows: OpenNow) -> list[tuple[str, str, int]]:
     rows: dict[str, int] = defaultdict(int)
-    for row in open_rows:
-        rows[row["status"]] += row["n"]
+    for (_region_id, status), (n, _late) in open_rows.by_place_step.items():
+        rows[status] += n
     return [(s.value, str(s.label), rows.get(s.value, 0)) for s in Status if s in OPEN_STATUSES]
 
 
@@ -322,11 +387,11 @@ class Row:
 
 
 def breakdown(
-    region: Region, figure_rows: list[dict], dimension: str, open_rows: list[dict]
+    region: Region, tally: rollups.Tally, dimension: str, open_rows: OpenNow
 ) -> list[Row]:
     """One row per category / lower area / handling unit / window, ranked by what came in;
     ``open_rows`` (``open_now``) give the overdue cases of each row now."""
-    grouped = rollups.by(figure_rows, dimension, region)
+    grouped = tally.by[dimension]
     labels = _labels(dimension, grouped.keys())
     overdue = _overdue_by(open_rows, region, dimension)
     rows = []
@@ -356,17 +421,17 @@ def _labels(dimension: str, keys) -> dict:
     return dict(Unit.objects.filter(pk__in=ids).values_list("pk", "name"))
 
 
-def _overdue_by(open_rows: list[dict], region: Region, dimension: str) -> dict:
+def _overdue_by(open_rows: OpenNow, region: Region, dimension: str) -> dict:
     overdue: dict = defaultdict(int)
     if dimension == "child":
-        children = rollups.child_ids(region, {row["region_path"] for row in open_rows})
-        for row in open_rows:
-            if row["region_path"] in children:
-                overdue[children[row["region_path"]]] += row["late"]
+        children = rollups.child_ids(region, set(open_rows.paths.values()))
+        for region_id, (_n, late) in open_rows.per_place().items():
+            child = children.get(open_rows.paths[region_id])
+            if child is not None:
+                overdue[child] += late
         return overdue
-    column = DIMENSION_COLUMNS_OF_CASE[dimension]
-    for row in open_rows:
-        overdue[row[column]] += row["late"]
+    for key, (_n, late) in open_rows.by[DIMENSION_COLUMNS_OF_CASE[dimension]].items():
+        overdue[key] += late
     return overdue
 
 
@@ -460,7 +525,7 @@ def _rings(boundary: dict | None) -> list[list[list[float]]]:
     return []
 
 
-def grid_map(region: Region, open_rows: list[dict]) -> tuple[list[MapCell], int]:
+def grid_map(region: Region, open_rows: OpenNow) -> tuple[list[MapCell], int]:
     """The scope's grids drawn from their boundaries (no tile server), with open and overdue
     cases (``open_now``); returns the cells and the drawing's height."""
     grids = [
@@ -472,11 +537,9 @@ def grid_map(region: Region, open_rows: list[dict]) -> tuple[list[MapCell], int]
     ]
     if not grids:
         return [], 0
-    opened: dict[int, int] = defaultdict(int)
-    late: dict[int, int] = defaultdict(int)
-    for row in open_rows:
-        opened[row["region_id"]] += row["n"]
-        late[row["region_id"]] += row["late"]
+    per_place = open_rows.per_place()
+    opened = {region_id: n for region_id, (n, _late) in per_place.items()}
+    late = {region_id: overdue for region_id, (_n, overdue) in per_place.items()}
     xs = [x for g in grids for ring in _rings(g.boundary) for x, _y in ring]
     ys = [y for g in grids for ring in _rings(g.boundary) for _x, y in ring]
     span_x, span_y = (max(xs) - min(xs)) or 1.0, (max(ys) - min(ys)) or 1.0

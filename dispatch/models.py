@@ -6,6 +6,8 @@ No model here has behaviour in ``save()``; every change to a case goes through
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -369,6 +371,14 @@ class Case(models.Model):
             ),
             # The dashboard's open lists, each ordered as it reads, and the live part of today's
             # figures (a few hours of each fact's clock), whatever the number of closed cases.
+            # The dashboard's open-case summary (``dispatch.dashboard.open_now``): read from the
+            # index alone, in the order of its grouping, whatever the number of closed cases.
+            models.Index(
+                fields=["region", "status", "category", "lead_unit", "intake_unit"],
+                include=["id", "paused_at", "due_at", "accused_unit"],
+                name="case_open_summary",
+                condition=Q(status__in=sorted(OPEN_STATUSES)),
+            ),
             models.Index(
                 fields=["due_at"],
                 name="case_open_running_due",
@@ -888,6 +898,9 @@ class RollupDay(models.Model):
     day = models.DateField(primary_key=True)
     # True: the day's figures are current. False: a case's fact of that day changed since.
     done = models.BooleanField(default=False)
+    # New with every count of the day: sums kept of the counted days name the counts they add
+    # up (``dispatch.rollups.tally``), so a sum is never read after one of its days changed.
+    generation = models.UUIDField(default=uuid.uuid4)
 
     def __str__(self) -> str:
         return f"{self.day} {'done' if self.done else 'dirty'}"

@@ -11,9 +11,12 @@ computed, and what it shows is true at that moment.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import QuerySet, Sum
 from django.db.models.functions import TruncDate
@@ -173,20 +176,24 @@ def _in_scope(region: Region) -> QuerySet[Case]:
     return Case.objects.filter(region_id__in=ids_within([region.path]))
 
 
-def _split(start: dt.datetime, end: dt.datetime, now: dt.datetime):
+def _split(
+    start: dt.datetime, end: dt.datetime, now: dt.datetime
+) -> tuple[Counted, list[tuple[dt.datetime, dt.datetime]]]:
     """The period as (rolled-up days, live windows): days before today that are counted, and
     the rest (today, days not yet counted or marked changed) read from the cases."""
     today0 = _midnight(_local_day(now))
     first = _local_day(start)
     upto = min(end, today0)
     last = _local_day(upto - dt.timedelta(microseconds=1)) if upto > start else None
-    done: set[dt.date] = set()
+    counted: dict[dt.date, str] = {}
     if last is not None and last >= first:
-        done = set(
-            RollupDay.objects.filter(day__gte=first, day__lte=last, done=True).values_list(
-                "day", flat=True
-            )
-        )
+        counted = {
+            day: str(generation)
+            for day, generation in RollupDay.objects.filter(
+                day__gte=first, day__lte=last, done=True
+            ).values_list("day", "generation")
+        }
+    done = set(counted)
     live: list[tuple[dt.datetime, dt.datetime]] = []
     if last is not None:
         day = first
@@ -199,7 +206,25 @@ def _split(start: dt.datetime, end: dt.datetime, now: dt.datetime):
             day += dt.timedelta(days=1)
     if end > today0:
         live.append((max(start, today0), end))
-    return (first, last, done), live
+    return Counted(first, last, done, _stamp(counted)), live
+
+
+@dataclass(frozen=True)
+class Counted:
+    """The counted days of a period: its first and last day before today, those of them that
+    are counted, and a stamp that changes whenever one of them is counted again or marked."""
+
+    first: dt.date
+    last: dt.date | None
+    done: set[dt.date]
+    stamp: str
+
+
+def _stamp(counted: dict[dt.date, str]) -> str:
+    digest = hashlib.blake2b(digest_size=12)
+    for day in sorted(counted):
+        digest.update(f"{day.isoformat()}={counted[day]};".encode())
+    return digest.hexdigest()
 
 
 def _add(into: dict, counts: dict) -> None:
@@ -209,46 +234,111 @@ def _add(into: dict, counts: dict) -> None:
 
 def _rolled(
     region: Region,
-    first: dt.date,
-    last: dt.date,
-    done: set[dt.date],
+    counted: Counted,
     model: type[DailyFigure] | type[DailyTotal] = DailyFigure,
 ):
     """The scope's rows of the counted days (the others are read live), of ``model``."""
+    first, last = counted.first, counted.last
+    if last is None:
+        return model.objects.none()
     not_done = [
         first + dt.timedelta(days=i)
         for i in range((last - first).days + 1)
-        if first + dt.timedelta(days=i) not in done
+        if first + dt.timedelta(days=i) not in counted.done
     ]
     rows = model.objects.filter(region_path__startswith=region.path, day__gte=first, day__lte=last)
     return rows.exclude(day__in=not_done) if not_done else rows
 
 
 def rows(region: Region, *, start: dt.datetime, end: dt.datetime, now: dt.datetime) -> list[dict]:
-    """The period's figures of the scope as rows of dimensions and counts, read once: one
-    grouped query over the counted days, and the rest (today, days not counted yet) live.
+    """The period's figures of the scope as rows of dimensions and counts: one grouped query
+    over the counted days, and the rest (today, days not counted yet) live."""
+    counted, live = _split(start, end, now)
+    return [*(_counted_rows(region, counted) if counted.done else []), *_live_rows(region, live)]
 
-    Every total and breakdown of a page is summed from these rows in memory, so a page costs
-    the same few queries whatever it shows.
-    """
-    (first, last, done), live = _split(start, end, now)
+
+def _counted_rows(region: Region, counted: Counted) -> list[dict]:
+    grouped = (
+        _rolled(region, counted)
+        .order_by()
+        .values(*DIMS)
+        .annotate(**{name: Sum(name) for name in FIELDS})
+    )
+    return [{**row, **{name: row[name] or 0 for name in FIELDS}} for row in grouped]
+
+
+def _live_rows(region: Region, live: list[tuple[dt.datetime, dt.datetime]]) -> list[dict]:
     out: list[dict] = []
-    if done:
-        out.extend(
-            _rolled(region, first, last, done)
-            .order_by()
-            .values(*DIMS)
-            .annotate(**{name: Sum(name) for name in FIELDS})
-        )
     scope = _in_scope(region) if live else Case.objects.none()  # the regions read once
     for window_start, window_end in live:
         grouped = _grouped(scope, window_start, window_end, by_day=False)
         for key, values in grouped.items():
-            out.append({**dict(zip(DIMS, key, strict=True)), **values})
-    for row in out:
-        for name in FIELDS:
-            row[name] = row.get(name) or 0
+            out.append(
+                {
+                    **dict(zip(DIMS, key, strict=True)),
+                    **{name: values.get(name) or 0 for name in FIELDS},
+                }
+            )
     return out
+
+
+# The breakdowns a tally keeps summed.
+TALLY_DIMENSIONS = ("category", "child", "unit", "window")
+# How long the sums of counted days are kept; a change of any of their days makes a new stamp,
+# so this only bounds the space that sums of past periods take.
+TALLY_SECONDS = 2 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class Tally:
+    """A period's figures of a scope: the total, and the sums per ``TALLY_DIMENSIONS``."""
+
+    total: dict[str, int]
+    by: dict[str, dict]
+
+
+def _tally_of(figure_rows: list[dict], region: Region) -> Tally:
+    return Tally(
+        total(figure_rows),
+        {dimension: by(figure_rows, dimension, region) for dimension in TALLY_DIMENSIONS},
+    )
+
+
+def _merged(into: Tally, more: Tally) -> Tally:
+    """``into`` plus ``more``, as a new tally (a kept one is never changed)."""
+    summed = dict(into.total)
+    _add(summed, more.total)
+    grouped: dict[str, dict] = {}
+    for dimension in TALLY_DIMENSIONS:
+        rows = {key: dict(counts) for key, counts in into.by[dimension].items()}
+        for key, counts in more.by[dimension].items():
+            _add(rows.setdefault(key, {}), counts)
+        grouped[dimension] = rows
+    return Tally(summed, grouped)
+
+
+def tally(region: Region, *, start: dt.datetime, end: dt.datetime, now: dt.datetime) -> Tally:
+    """The period's figures of the scope, summed: the counted days' sums kept under the stamp
+    of those days (they change only when a day is counted again, and then so does the stamp),
+    today and the days not yet counted live. What it shows is true when it is computed."""
+    counted, live = _split(start, end, now)
+    result = _counted_tally(region, counted) if counted.done else _tally_of([], region)
+    return _merged(result, _tally_of(_live_rows(region, live), region)) if live else result
+
+
+def _kept(kind: str, region: Region, counted: Counted, compute):
+    key = f"rollups:{kind}:{region.pk}:{region.path}:{counted.first}:{counted.last}:{counted.stamp}"
+    value = cache.get(key)
+    if value is None:
+        value = compute()
+        cache.set(key, value, TALLY_SECONDS)
+    return value
+
+
+def _counted_tally(region: Region, counted: Counted) -> Tally:
+    return _kept(
+        "tally", region, counted, lambda: _tally_of(_counted_rows(region, counted), region)
+    )
 
 
 def total(figure_rows: list[dict]) -> dict[str, int]:
@@ -263,7 +353,7 @@ def counts(
     region: Region, *, start: dt.datetime, end: dt.datetime, now: dt.datetime
 ) -> dict[str, int]:
     """Every fact's count in the scope for the period."""
-    return total(rows(region, start=start, end=end, now=now))
+    return tally(region, start=start, end=end, now=now).total
 
 
 def _child_prefix_length(region: Region) -> int:
@@ -303,7 +393,9 @@ def _counters(row: dict) -> dict[str, int]:
 def counts_by(
     region: Region, dimension: str, *, start: dt.datetime, end: dt.datetime, now: dt.datetime
 ) -> dict:
-    """``by`` over the period's rows."""
+    """The period's counts per category / handling unit / window / lower area / grid."""
+    if dimension in TALLY_DIMENSIONS:
+        return tally(region, start=start, end=end, now=now).by[dimension]
     return by(rows(region, start=start, end=end, now=now), dimension, region)
 
 
@@ -326,18 +418,11 @@ def series_of(
     """The counts per period of each of ``kinds`` ("month", "week") from ``start`` to now,
     keyed by the period's first day: the counted days read once, summed per day in SQL and into
     every kind's periods here, the rest live. A month and a week trend cost one query."""
-    (first, last, done), live = _split(start, now, now)
+    counted, live = _split(start, now, now)
     days: dict[dt.date, dict[str, int]] = {}
-    if done:
-        rolled = (
-            _rolled(region, first, last, done, DailyTotal)
-            .order_by()
-            .values("day")
-            .annotate(**{name: Sum(name) for name in FIELDS})
-        )
-        for row in rolled:
-            day = row.pop("day")
-            _add(days.setdefault(_as_date(day), {}), row)
+    if counted.done:
+        for day, values in _kept("days", region, counted, lambda: _counted_days(region, counted)):
+            _add(days.setdefault(day, {}), values)
     tz = timezone.get_current_timezone()
     scope = _in_scope(region) if live else Case.objects.none()  # the regions read once
     for window_start, window_end in live:
@@ -359,6 +444,16 @@ def series_of(
                 values.setdefault(name, 0)
         result[kind] = periods
     return result
+
+
+def _counted_days(region: Region, counted: Counted) -> list[tuple[dt.date, dict[str, int]]]:
+    rolled = (
+        _rolled(region, counted, DailyTotal)
+        .order_by()
+        .values("day")
+        .annotate(**{name: Sum(name) for name in FIELDS})
+    )
+    return [(_as_date(row.pop("day")), row) for row in rolled]
 
 
 def _as_date(value) -> dt.date:

@@ -103,3 +103,29 @@ def test_the_grid_map_is_drawn_from_the_boundaries_without_a_tile_server(
     svg = body.split('<svg class="map"', 1)[1].split("</svg>", 1)[0]
     assert "<polygon" in svg and ">2/1</text>" in svg
     assert "http" not in svg.replace('xmlns="http://www.w3.org/2000/svg"', "")
+
+
+def test_the_open_cases_are_counted_per_step_place_category_unit_and_window(
+    tree, people, loop
+):
+    from dispatch import dashboard
+    from dispatch.access import reach_of
+    from dispatch.models import Case
+
+    late = loopkit.in_progress(tree, people, loop, region=tree.grid_a1)
+    Case.objects.filter(pk=late.pk).update(due_at=at(-3, 9))
+    loopkit.in_progress(tree, people, loop, region=tree.grid_a1)
+    waiting = loopkit.registered(tree, people, region=tree.village_a1)  # no handling unit yet
+    Case.objects.filter(pk=waiting.pk).update(due_at=at(-1, 9))
+    summary = dashboard.open_now(
+        dashboard.scoped_cases(reach_of(loop.sup_a), tree.town_a), now=at(0, 12)
+    )
+    assert summary.by_place_step == {
+        (tree.grid_a1.pk, "in_progress"): (2, 1),
+        (tree.village_a1.pk, "registered"): (1, 1),
+    }
+    assert summary.per_place() == {tree.grid_a1.pk: (2, 1), tree.village_a1.pk: (1, 1)}
+    assert summary.by["lead_unit_id"] == {tree.police_a.pk: (2, 1), None: (1, 1)}
+    assert summary.by["category_id"] == {late.category_id: (3, 2)}
+    assert summary.by["intake_unit_id"] == {late.intake_unit_id: (3, 2)}
+    assert summary.paths[tree.grid_a1.pk] == tree.grid_a1.path

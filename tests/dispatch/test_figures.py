@@ -131,7 +131,9 @@ def test_rates_by_hand_live_and_rolled_up(tree, week, clock, settings):
 
 def test_a_changed_fact_of_a_past_day_counts_at_once(tree, people, week, clock, loop):
     rollups.rebuild(at(MON, 0).date(), at(-1, 0).date())
-    # Today, the follow-up call finds the first case not carried out after all.
+    # The counted days' sums are kept once read ...
+    assert rollups.counts(tree.town_a, **last_week(clock))["closed_carried_out"] == 3
+    # ... and today, the follow-up call finds the first case not carried out after all.
     services.follow_up_case(
         case=week["c6"], actor=loop.sup_a, satisfaction=3, carried_out=False, again=False
     )
