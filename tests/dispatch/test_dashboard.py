@@ -105,9 +105,7 @@ def test_the_grid_map_is_drawn_from_the_boundaries_without_a_tile_server(
     assert "http" not in svg.replace('xmlns="http://www.w3.org/2000/svg"', "")
 
 
-def test_the_open_cases_are_counted_per_step_place_category_unit_and_window(
-    tree, people, loop
-):
+def test_the_open_cases_are_counted_per_step_place_category_unit_and_window(tree, people, loop):
     from dispatch import dashboard
     from dispatch.access import reach_of
     from dispatch.models import Case
