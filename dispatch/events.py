@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -13,7 +14,8 @@ from django.db import transaction
 
 from dispatch import outbox
 from dispatch.actors import Actor, SystemActor, kind_of, user_of
-from dispatch.models import Case, CaseEvent
+from dispatch.models import LIVE_TASK, Assignment, Case, CaseEvent
+from dispatch.states import URGING_ACTIONS
 
 # The job that renders the resident's tracking page after a change (handled in intake.tracking).
 TRACKING_RENDER_TOPIC = "tracking.render"
@@ -145,7 +147,16 @@ def append_event(*, case: Case, **fields) -> CaseEvent:
     # before the job's offer, so the pages are dead before the worker can render new ones.
     transaction.on_commit(lambda: retire_tracking_pages(tokens, revoked=revoked), robust=True)
     queue_tracking_render(case_id=case.pk, event_count=case.event_count, now=event.at)
+    if action in URGING_ACTIONS:
+        mark_urged([case.pk], at=event.at)
     return event
+
+
+def mark_urged(case_ids: Iterable[int], *, at: dt.datetime) -> None:
+    """The cases were urged at ``at``: their live tasks not yet urged since given are now."""
+    Assignment.objects.filter(
+        case_id__in=list(case_ids), status__in=LIVE_TASK, urged_at__isnull=True
+    ).update(urged_at=at)
 
 
 def queue_tracking_render(*, case_id: int, event_count: int, now=None) -> None:

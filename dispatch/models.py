@@ -184,6 +184,11 @@ class CalendarDay(models.Model):
         return f"{self.date} {self.name}"
 
 
+# The columns a scope filters cases on (``dispatch.selectors.cases_within``): list indexes that
+# include them count a section without reading the cases.
+SCOPE_COLUMNS = ["id", "region", "owner_unit", "lead_unit", "accused_unit"]
+
+
 class Case(models.Model):
     code = models.CharField(_("案件编号"), max_length=24, unique=True)
     # The secret the QR carries. Replaced (never reused) when staff reissue a lost receipt.
@@ -356,13 +361,19 @@ class Case(models.Model):
                 name="case_to_register_dispatch",
                 condition=Q(status__in=["reported", "registered"]),
             ),
+            # The supervisor's overdue and feedback sections: counted from the index alone, with
+            # the columns every scope filters on (``SCOPE_COLUMNS``).
             models.Index(
                 fields=["due_at"],
+                include=SCOPE_COLUMNS,
                 name="case_running_due",
                 condition=Q(status__in=["assigned", "in_progress"], paused_at__isnull=True),
             ),
             models.Index(
-                fields=["feedback_at"], name="case_to_verify", condition=Q(status="feedback")
+                fields=["feedback_at"],
+                include=SCOPE_COLUMNS,
+                name="case_to_verify",
+                condition=Q(status="feedback"),
             ),
             models.Index(
                 fields=["rated_at"],
@@ -371,11 +382,15 @@ class Case(models.Model):
             ),
             # The dashboard's open lists, each ordered as it reads, and the live part of today's
             # figures (a few hours of each fact's clock), whatever the number of closed cases.
-            # The dashboard's open-case summary (``dispatch.dashboard.open_now``): read from the
-            # index alone, in the order of its grouping, whatever the number of closed cases.
+            # The open cases with every column their counts filter on: the dashboard's summary
+            # (``dispatch.dashboard.open_now``) and the queues' section counts read this index
+            # alone, whatever the number of closed cases.
             models.Index(
                 fields=["region", "status", "category", "lead_unit", "intake_unit"],
-                include=["id", "paused_at", "due_at", "accused_unit"],
+                include=[
+                    *(c for c in SCOPE_COLUMNS if c not in ("region", "lead_unit")),
+                    *("paused_at", "due_at", "warn_at", "is_flagged"),
+                ],
                 name="case_open_summary",
                 condition=Q(status__in=sorted(OPEN_STATUSES)),
             ),
@@ -541,6 +556,10 @@ class AssignmentStatus(models.TextChoices):
     WITHDRAWN = "withdrawn", _("已撤回")
 
 
+# The tasks still in hand (to sign, or being handled).
+LIVE_TASK = (AssignmentStatus.PENDING, AssignmentStatus.SIGNED)
+
+
 class Assignment(models.Model):
     """A unit's task on a case: one lead (主办), any number of assisting units (协办)."""
 
@@ -559,6 +578,9 @@ class Assignment(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The first urging of the case (``URGING_ACTIONS``) since the task was given, set when the
+    # event is written (``dispatch.events.mark_urged``): the inbox's 督办 section reads it.
+    urged_at = models.DateTimeField(null=True, blank=True)
     note = models.TextField(blank=True)
 
     class Meta:

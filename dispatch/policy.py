@@ -29,7 +29,14 @@ from dispatch.access import (
 )
 from dispatch.actors import Actor, ResidentActor, SystemActor
 from dispatch.errors import DispatchError, StaleCaseError
-from dispatch.models import Assignment, AssignmentRole, AssignmentStatus, Case, PendingRequest
+from dispatch.models import (
+    LIVE_TASK,
+    Assignment,
+    AssignmentRole,
+    AssignmentStatus,
+    Case,
+    PendingRequest,
+)
 from dispatch.states import (
     GRADE_MIN_CLOSE_LEVEL,
     NEGATIVE_RATINGS,
@@ -45,7 +52,6 @@ from people.models import Role, User
 # 重办 may be asked for within this time after closing.
 REOPEN_WINDOW = dt.timedelta(days=15)
 WORKING = frozenset({Status.ASSIGNED, Status.IN_PROGRESS})
-LIVE_TASK = (AssignmentStatus.PENDING, AssignmentStatus.SIGNED)
 
 
 class Op(models.TextChoices):

@@ -8,12 +8,14 @@ members of a unit the case complains about never see it, whatever else would sho
 
 from __future__ import annotations
 
-from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Case as SqlCase
+from django.db.models import CharField, Count, Exists, F, OuterRef, Q, QuerySet, Value, When
 from django.http import Http404
 from django.utils import timezone
 
 from dispatch.access import MANAGER_ROLES, REGION_ROLES, SUPERVISE_ROLES, Reach, reach_of
 from dispatch.models import (
+    LIVE_TASK,
     Assignment,
     AssignmentStatus,
     Case,
@@ -55,18 +57,21 @@ def cases_within(reach: Reach) -> QuerySet[Case]:
                 )
             )
         )
+    # The grants are an uncorrelated subquery (a few case ids, read once): a correlated EXISTS
+    # would keep PostgreSQL from counting an area's list from its index alone.
     cond |= Q(
-        Exists(
-            CaseUserObjectPermission.objects.filter(
-                content_object=OuterRef("pk"), user=user, permission__codename="view_case"
-            )
-        )
+        pk__in=CaseUserObjectPermission.objects.filter(
+            user=user, permission__codename="view_case"
+        ).values("content_object_id")
     )
-    qs = Case.objects.filter(cond)
+    return not_accused(reach, Case.objects.filter(cond))
+
+
+def not_accused(reach: Reach, qs: QuerySet, case: str = "") -> QuerySet:
+    """``qs`` without the cases that complain about a unit the user belongs to (``case``: the
+    path from ``qs``'s model to the case, e.g. ``"case__"``)."""
     members = reach.member_unit_ids
-    if members:
-        qs = qs.exclude(accused_unit_id__in=members)
-    return qs
+    return qs.exclude(**{f"{case}accused_unit_id__in": members}) if members else qs
 
 
 def case_for(user: User, *, code: str | None = None, pk: int | None = None) -> Case:
@@ -89,9 +94,6 @@ def case_for(user: User, *, code: str | None = None, pk: int | None = None) -> C
 # Each queue is the scoped set above narrowed to what one role acts on: one ordered queryset per
 # section, which the page reads a page at a time (``zongzhi.paging``), so a county's backlog of
 # thousands costs a COUNT and fifty rows per section, and nothing is cut off unseen.
-
-LIVE_TASK = (AssignmentStatus.PENDING, AssignmentStatus.SIGNED)
-URGING_ACTIONS = ("case.urged", "case.resident_urged", "case.overdue_escalated")
 
 
 def _centre_scope(reach: Reach, roles) -> Q | None:
@@ -130,52 +132,82 @@ def dispatcher_queue(user: User) -> dict[str, QuerySet[Case]]:
 
 
 INBOX_SECTIONS = ("pending", "overdue", "due_soon", "urged", "in_progress")
+SECTION = "section"  # the annotation that names a task's section
 
 
-def inbox_sections(now) -> dict[str, Q]:
-    """Which section a live task falls in, as conditions on the task: each task in exactly one.
-
-    待签收 (not yet signed), then of the signed: 已超期 (running clock past the deadline),
-    即将超期 (past the warning), 督办 (flagged, or urged since it was assigned), 办理中 (the rest).
-    """
+def inbox_section(now) -> SqlCase:
+    """Which section a live task falls in, the first that applies: 待签收 (not yet signed),
+    then of the signed: 已超期 (running clock past the deadline), 即将超期 (past the warning),
+    督办 (flagged, or urged since it was assigned), 办理中 (the rest)."""
     signed = Q(status=AssignmentStatus.SIGNED)
-    running = Q(case__paused_at__isnull=True)
-    overdue = signed & running & Q(case__due_at__lte=now)
-    due_soon = signed & running & Q(case__warn_at__lte=now) & ~overdue
-    urged = signed & (Q(case__is_flagged=True) | Q(urged=True)) & ~overdue & ~due_soon
-    return {
-        "pending": Q(status=AssignmentStatus.PENDING),
-        "overdue": overdue,
-        "due_soon": due_soon,
-        "urged": urged,
-        "in_progress": signed & ~overdue & ~due_soon & ~urged,
-    }
+    running = signed & Q(case__paused_at__isnull=True)
+    return SqlCase(
+        When(Q(status=AssignmentStatus.PENDING), then=Value("pending")),
+        When(running & Q(case__due_at__lte=now), then=Value("overdue")),
+        When(running & Q(case__warn_at__lte=now), then=Value("due_soon")),
+        When(signed & (Q(case__is_flagged=True) | Q(urged_at__isnull=False)), then=Value("urged")),
+        default=Value("in_progress"),
+        output_field=CharField(),
+    )
+
+
+# A live task of one's own unit shows its case (``cases_within``): the inbox needs no other
+# test of sight than the accused unit's.
+assert set(LIVE_TASK) <= set(SEEING_TASKS)
+
+
+def inbox_tasks(user: User, *, now=None) -> QuerySet[Assignment]:
+    """A handler's live tasks, each with its ``section``, soonest deadline first."""
+    now = now or timezone.now()
+    reach = reach_of(user)
+    units = reach.handled_unit_ids
+    if not units or not user.is_active:
+        return Assignment.objects.none()
+    return (
+        not_accused(
+            reach, Assignment.objects.filter(unit_id__in=units, status__in=LIVE_TASK), "case__"
+        )
+        .annotate(**{SECTION: inbox_section(now)})
+        .select_related("unit", "case__category__parent", "case__region")
+        .only(*INBOX_COLUMNS)
+        .order_by("case__due_at", "assigned_at", "pk")
+    )
+
+
+def sections_of(tasks: QuerySet[Assignment]) -> dict[str, QuerySet[Assignment]]:
+    return {key: tasks.filter(**{SECTION: key}) for key in INBOX_SECTIONS}
+
+
+def section_counts(tasks: QuerySet[Assignment]) -> dict[str, int]:
+    """How many tasks each section holds: one grouped count for the whole inbox."""
+    counted = dict(tasks.order_by().values_list(SECTION).annotate(n=Count("pk")))
+    return {key: counted.get(key, 0) for key in INBOX_SECTIONS}
 
 
 def handler_inbox(user: User, *, now=None) -> dict[str, QuerySet[Assignment]]:
     """A handler's live tasks by urgency, each section soonest deadline first."""
-    now = now or timezone.now()
-    reach = reach_of(user)
-    units = reach.handled_unit_ids
-    if not units:
-        return {key: Assignment.objects.none() for key in INBOX_SECTIONS}
-    tasks = (
-        Assignment.objects.filter(
-            unit_id__in=units, status__in=LIVE_TASK, case__in=cases_within(reach)
-        )
-        .select_related("unit", "case__category__parent", "case__region", "case__owner_unit")
-        .annotate(
-            urged=Exists(
-                CaseEvent.objects.filter(
-                    case=OuterRef("case_id"),
-                    action__in=URGING_ACTIONS,
-                    at__gte=OuterRef("assigned_at"),
-                )
-            )
-        )
-        .order_by("case__due_at", "assigned_at", "pk")
-    )
-    return {key: tasks.filter(cond) for key, cond in inbox_sections(now).items()}
+    return sections_of(inbox_tasks(user, now=now))
+
+
+# What an inbox row shows (``dispatch/inbox.html`` and ``_case_row.html``).
+INBOX_COLUMNS = (
+    "role",
+    "status",
+    "assigned_at",
+    "urged_at",
+    "unit__name",
+    "case__code",
+    "case__is_flagged",
+    "case__grade",
+    "case__summary",
+    "case__status",
+    "case__due_at",
+    "case__warn_at",
+    "case__paused_at",
+    "case__category__name",
+    "case__category__parent__name",
+    "case__region__name",
+)
 
 
 SUPERVISOR_SECTIONS = ("requests", "feedback", "overdue")

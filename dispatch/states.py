@@ -106,6 +106,11 @@ TRANSITIONS: dict[Action, tuple[frozenset[Status], Status | None]] = {
 }
 
 
+# Events that urge the handling of a case: a task given before one of them shows as urged
+# (``Assignment.urged_at``) in its handler's inbox.
+URGING_ACTIONS = frozenset({Action.URGED, Action.RESIDENT_URGED, Action.ESCALATED_OVERDUE})
+
+
 def target_status(action: Action, status: Status | str) -> Status | None:
     """The state ``action`` leads to from ``status``, or None if the table forbids it."""
     try:

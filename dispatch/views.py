@@ -29,7 +29,7 @@ from dispatch.models import PendingRequest
 from dispatch.notifications import inbox_of
 from dispatch.policy import Op
 from grids.models import Region
-from zongzhi.paging import page_of
+from zongzhi.paging import first_pages, page_of
 
 
 @dataclass(frozen=True)
@@ -291,8 +291,17 @@ DISPATCHER_LABELS = {"reported": gettext_lazy("待立案"), "registered": gettex
 @require_GET
 def handler_inbox(request):
     require_desk(request.user, "inbox")
-    inbox = selectors.handler_inbox(request.user, now=timezone.now())
-    sections = _sections(request, inbox, SECTION_LABELS)
+    tasks = selectors.inbox_tasks(request.user, now=timezone.now())
+    counts = selectors.section_counts(tasks)
+    firsts = first_pages(tasks, selectors.SECTION)
+    sections = [
+        Section(
+            key,
+            SECTION_LABELS[key],
+            page_of(request, rows, key, count=counts[key], first=firsts.get(key, [])),
+        )
+        for key, rows in selectors.sections_of(tasks).items()
+    ]
     # Urging notes and new tasks: the messages written by the services' notify().
     notes = list(inbox_of(request.user).filter(read_at__isnull=True)[:20])
     return render(request, "dispatch/inbox.html", {"sections": sections, "notes": notes})

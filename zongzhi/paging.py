@@ -6,17 +6,35 @@ moving through one list keeps the place in the others; the links land on the lis
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.paginator import Page, Paginator
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet, Window
+from django.db.models.functions import RowNumber
 from django.http import HttpRequest
 
 PER_PAGE = 50
 
 
-def page_of(request: HttpRequest, rows: QuerySet, key: str = "") -> Page:
-    """The requested page of ``rows`` (a bad or out-of-range number gives the nearest page)."""
+def page_of(
+    request: HttpRequest,
+    rows: QuerySet,
+    key: str = "",
+    count: int | None = None,
+    first: list | None = None,
+) -> Page:
+    """The requested page of ``rows`` (a bad or out-of-range number gives the nearest page).
+
+    When a page reads several lists at once: ``count``, how many rows there are; ``first``,
+    the first page's rows (``first_pages``), read only if another page is asked for.
+    """
     param = f"{key}_page" if key else "page"
-    page = Paginator(rows, PER_PAGE).get_page(request.GET.get(param))
+    paginator = Paginator(rows, PER_PAGE)
+    if count is not None:
+        paginator.count = count  # type: ignore[misc]  # the cached property, already known
+    page = paginator.get_page(request.GET.get(param))
+    if first is not None and page.number == 1:
+        page.object_list = first
 
     def link(number: int) -> str:
         query = request.GET.copy()
@@ -26,3 +44,21 @@ def page_of(request: HttpRequest, rows: QuerySet, key: str = "") -> Page:
     page.previous_url = link(page.previous_page_number()) if page.has_previous() else ""  # type: ignore[attr-defined]
     page.next_url = link(page.next_page_number()) if page.has_next() else ""  # type: ignore[attr-defined]
     return page
+
+
+def first_pages(rows: QuerySet, by: str) -> dict[Any, list]:
+    """The first page of each group of ``rows`` (by the column or annotation ``by``), each in
+    ``rows``' order: one query ranks every group's rows, instead of one query per list."""
+    order: list[Any] = [
+        (F(name[1:]).desc() if name.startswith("-") else F(name).asc())
+        if isinstance(name, str)
+        else name
+        for name in rows.query.order_by
+    ]
+    ranked = rows.annotate(
+        page_rank=Window(RowNumber(), partition_by=[F(by)], order_by=order)
+    ).filter(page_rank__lte=PER_PAGE)
+    pages: dict[Any, list] = {}
+    for row in ranked:
+        pages.setdefault(getattr(row, by), []).append(row)
+    return pages

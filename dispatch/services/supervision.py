@@ -13,12 +13,17 @@ from dispatch import recipients
 from dispatch.actors import SWEEPER
 from dispatch.deadlines import due_stages, next_alert_at
 from dispatch.errors import DispatchError
-from dispatch.events import chain_event, queue_tracking_renders, retire_tracking_pages
+from dispatch.events import (
+    chain_event,
+    mark_urged,
+    queue_tracking_renders,
+    retire_tracking_pages,
+)
 from dispatch.models import Alert, Case, CaseEvent
 from dispatch.notifications import Message, notify, notify_all
 from dispatch.policy import Op, Subject, allows
 from dispatch.services import _core
-from dispatch.states import Action
+from dispatch.states import URGING_ACTIONS, Action
 from people.models import User
 
 ACTION_OF_STAGE = {
@@ -166,6 +171,7 @@ def record_deadline_alerts(*, case_ids: Sequence[int], now: dt.datetime) -> int:
             case.updated_at = now
         Alert.objects.bulk_create(alerts)
         CaseEvent.objects.bulk_create(events)
+        mark_urged({e.case_id for e in events if e.action in URGING_ACTIONS}, at=now)
         _save_sweep_columns(cases)
         notify_all(messages, now=now)
         # The resident's page shows the overdue state: after the commit the stored pages are

@@ -304,6 +304,12 @@ def test_urging_lands_in_the_handlers_inbox(tree, people, loop):
     assert [t.case_id for t in inbox["urged"]] == [case.pk]
     with pytest.raises(DispatchError, match="权限"):
         services.urge_case(case=case, actor=people.bob, note="催")
+    # A unit summoned after the urging was not urged: its task is simply being handled.
+    services.summon_units(case=case, actor=people.erin, units=[tree.justice_a], now=at(0, 13))
+    services.sign_case(case=case, actor=loop.justice, now=at(0, 13, 10))
+    inbox = handler_inbox(loop.justice, now=at(0, 13, 15))
+    assert [t.case_id for t in inbox["in_progress"]] == [case.pk]
+    assert not inbox["urged"].exists()
 
 
 def test_follow_up_and_reopen_once_within_fifteen_days(tree, people, loop):
