@@ -205,16 +205,16 @@ def build(user: User, region: Region, period: Period, *, now: dt.datetime) -> Bo
             dimension: breakdown(region, tally, dimension, open_rows)
             for dimension in rollups.TALLY_DIMENSIONS
         },
-        **_trends(region, now=now),
+        **_trends(region, now=now, known=tally.live),
     )
 
 
-def _trends(region: Region, *, now: dt.datetime) -> dict[str, list]:
+def _trends(region: Region, *, now: dt.datetime, known=None) -> dict[str, list]:
     """The last 12 months and 12 weeks, each as (period, counts, rates), oldest first: one
-    reading of the counted days for both."""
+    reading of the counted days for both (``known``: live windows already counted)."""
     wanted = {"month": months_back(now, 12), "week": weeks_back(now, 12)}
     start = min(periods[0].start for periods in wanted.values())
-    by_kind = rollups.series_of(region, wanted, start=start, now=now)
+    by_kind = rollups.series_of(region, wanted, start=start, now=now, known=known)
     trends = {}
     for kind, periods in wanted.items():
         out = []

@@ -244,15 +244,17 @@ def by_when(facts: Iterable[Fact] = FACTS) -> dict[str, list[Fact]]:
     return grouped
 
 
-def aggregates_of(facts: Iterable[Fact]) -> dict[str, Aggregate]:
-    """The SQL aggregates that count (or add up) each fact: one conditional aggregate each."""
+def aggregates_of(facts: Iterable[Fact], within: Q | None = None) -> dict[str, Aggregate]:
+    """The SQL aggregates that count (or add up) each fact: one conditional aggregate each;
+    ``within``: a further condition on the cases counted (e.g. the fact's date in a window)."""
     aggregates: dict[str, Aggregate] = {}
     for fact in facts:
+        where = fact.where & within if within is not None else fact.where
         if fact.total:
-            aggregates[fact.name] = Sum(fact.total, filter=fact.where)
-            aggregates[f"{fact.name}_count"] = CountAgg("pk", filter=fact.where)
+            aggregates[fact.name] = Sum(fact.total, filter=where)
+            aggregates[f"{fact.name}_count"] = CountAgg("pk", filter=where)
         else:
-            aggregates[fact.name] = CountAgg("pk", filter=fact.where)
+            aggregates[fact.name] = CountAgg("pk", filter=where)
     return aggregates
 
 

@@ -14,11 +14,11 @@ import datetime as dt
 import hashlib
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import QuerySet, Sum
+from django.db.models import Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -69,20 +69,68 @@ DIMS = tuple(CASE_DIMS)
 def _grouped(
     cases: QuerySet[Case], start: dt.datetime, end: dt.datetime, *, by_day: bool
 ) -> dict[tuple, dict[str, int]]:
-    """Every fact counted per (day,) + dimensions, one grouped query per date column."""
+    """Every fact counted per (day,) + dimensions: per day, one grouped query per date column;
+    otherwise one query for all of them, each fact counted where its own date is in the window
+    (counters that are zero are left out)."""
+    if not by_day:
+        return _grouped_window(cases, start, end)
     tz = timezone.get_current_timezone()
     rows: dict[tuple, dict[str, int]] = defaultdict(dict)
+    names = ["fact_day", *CASE_DIMS.values()]
     for column, facts in figures.by_when().items():
-        qs = cases.filter(**{f"{column}__gte": start, f"{column}__lt": end})
-        names = [*CASE_DIMS.values()]
-        if by_day:
-            qs = qs.annotate(fact_day=TruncDate(column, tzinfo=tz))
-            names = ["fact_day", *names]
-        grouped = qs.order_by().values(*names).annotate(**figures.aggregates_of(facts))
+        grouped = (
+            cases.filter(**{f"{column}__gte": start, f"{column}__lt": end})
+            .annotate(fact_day=TruncDate(column, tzinfo=tz))
+            .order_by()
+            .values(*names)
+            .annotate(**figures.aggregates_of(facts))
+        )
         for row in grouped:
             key = tuple(row.pop(name) for name in names)
             rows[key].update({k: v or 0 for k, v in row.items()})
     return rows
+
+
+def _in_window(start: dt.datetime, end: dt.datetime) -> tuple[Q, dict]:
+    """The cases with a fact dated in the window, and the aggregates that count each fact
+    where its own date is in it."""
+    any_fact = Q(pk__in=[])
+    aggregates: dict = {}
+    for column, facts in figures.by_when().items():
+        in_window = Q(**{f"{column}__gte": start, f"{column}__lt": end})
+        any_fact |= in_window
+        aggregates.update(figures.aggregates_of(facts, within=in_window))
+    return any_fact, aggregates
+
+
+def _window_total(cases: QuerySet[Case], start: dt.datetime, end: dt.datetime) -> dict:
+    any_fact, aggregates = _in_window(start, end)
+    return {k: v for k, v in cases.filter(any_fact).aggregate(**aggregates).items() if v}
+
+
+def _grouped_window(
+    cases: QuerySet[Case], start: dt.datetime, end: dt.datetime
+) -> dict[tuple, dict[str, int]]:
+    any_fact, aggregates = _in_window(start, end)
+    grouped = cases.filter(any_fact).order_by().values(*CASE_DIMS.values()).annotate(**aggregates)
+    # Ids and counts only: read as plain tuples, without building a dict per row.
+    columns, fetched = _tuples(grouped)
+    width = len(CASE_DIMS)
+    counted = columns[width:]
+    rows: dict[tuple, dict[str, int]] = {}
+    for values in fetched:
+        rows[values[:width]] = {
+            name: value for name, value in zip(counted, values[width:], strict=True) if value
+        }
+    return rows
+
+
+def _tuples(qs: QuerySet) -> tuple[list[str], list[tuple]]:
+    """The rows of a ``values()`` query as tuples, with the names of their columns."""
+    sql, params = qs.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [column[0] for column in cursor.description], cursor.fetchall()
 
 
 def rebuild(first: dt.date, last: dt.date) -> int:
@@ -229,7 +277,8 @@ def _stamp(counted: dict[dt.date, str]) -> str:
 
 def _add(into: dict, counts: dict) -> None:
     for name, value in counts.items():
-        into[name] = into.get(name, 0) + (value or 0)
+        if value:
+            into[name] = into.get(name, 0) + value
 
 
 def _rolled(
@@ -268,17 +317,13 @@ def _counted_rows(region: Region, counted: Counted) -> list[dict]:
 
 
 def _live_rows(region: Region, live: list[tuple[dt.datetime, dt.datetime]]) -> list[dict]:
+    """The live windows' rows; counters that are zero are left out (``_counters`` fills in)."""
     out: list[dict] = []
     scope = _in_scope(region) if live else Case.objects.none()  # the regions read once
     for window_start, window_end in live:
         grouped = _grouped(scope, window_start, window_end, by_day=False)
         for key, values in grouped.items():
-            out.append(
-                {
-                    **dict(zip(DIMS, key, strict=True)),
-                    **{name: values.get(name) or 0 for name in FIELDS},
-                }
-            )
+            out.append({**dict(zip(DIMS, key, strict=True)), **values})
     return out
 
 
@@ -295,6 +340,9 @@ class Tally:
 
     total: dict[str, int]
     by: dict[str, dict]
+    # The totals of the windows counted live, by (start, end): a trend over the same windows
+    # reads them from here (``series_of(known=...)``) instead of counting them again.
+    live: dict[tuple[dt.datetime, dt.datetime], dict[str, int]] = field(default_factory=dict)
 
 
 def _tally_of(figure_rows: list[dict], region: Region) -> Tally:
@@ -312,7 +360,7 @@ def _merged(into: Tally, more: Tally) -> Tally:
     for dimension in TALLY_DIMENSIONS:
         rows = {key: dict(counts) for key, counts in into.by[dimension].items()}
         for key, counts in more.by[dimension].items():
-            _add(rows.setdefault(key, {}), counts)
+            _add(rows.setdefault(key, dict.fromkeys(FIELDS, 0)), counts)
         grouped[dimension] = rows
     return Tally(summed, grouped)
 
@@ -323,7 +371,12 @@ def tally(region: Region, *, start: dt.datetime, end: dt.datetime, now: dt.datet
     today and the days not yet counted live. What it shows is true when it is computed."""
     counted, live = _split(start, end, now)
     result = _counted_tally(region, counted) if counted.done else _tally_of([], region)
-    return _merged(result, _tally_of(_live_rows(region, live), region)) if live else result
+    windows = {}
+    for window in live:
+        live_rows = _live_rows(region, [window])
+        windows[window] = total(live_rows)
+        result = _merged(result, _tally_of(live_rows, region))
+    return replace(result, live=windows)
 
 
 def _kept(kind: str, region: Region, counted: Counted, compute):
@@ -345,7 +398,7 @@ def total(figure_rows: list[dict]) -> dict[str, int]:
     result: dict[str, int] = dict.fromkeys(FIELDS, 0)
     for row in figure_rows:
         for name in FIELDS:
-            result[name] += row[name]
+            result[name] += row.get(name, 0)
     return result
 
 
@@ -383,11 +436,14 @@ def by(figure_rows: list[dict], dimension: str, region: Region) -> dict:
         column = ROW_DIMENSIONS[dimension]
         for row in figure_rows:
             _add(result.setdefault(row[column], {}), _counters(row))
+    for counts in result.values():
+        for name in FIELDS:
+            counts.setdefault(name, 0)
     return result
 
 
 def _counters(row: dict) -> dict[str, int]:
-    return {name: row[name] for name in FIELDS}
+    return {name: row[name] for name in FIELDS if row.get(name)}
 
 
 def counts_by(
@@ -413,36 +469,61 @@ def _period_start(kind: str, day: dt.date) -> dt.date:
 
 
 def series_of(
-    region: Region, kinds: Iterable[str], *, start: dt.datetime, now: dt.datetime
+    region: Region,
+    kinds: Iterable[str],
+    *,
+    start: dt.datetime,
+    now: dt.datetime,
+    known: dict[tuple[dt.datetime, dt.datetime], dict[str, int]] | None = None,
 ) -> dict[str, dict[dt.date, dict[str, int]]]:
     """The counts per period of each of ``kinds`` ("month", "week") from ``start`` to now,
-    keyed by the period's first day: the counted days read once, summed per day in SQL and into
-    every kind's periods here, the rest live. A month and a week trend cost one query."""
+    keyed by the period's first day: the counted days summed per day in SQL and into every
+    kind's periods once (kept under their stamp, like ``tally``), the rest live (``known``:
+    totals of live windows already counted, e.g. a tally's of the same scope and moment)."""
+    known = known or {}
+    kinds = tuple(kinds)
     counted, live = _split(start, now, now)
-    days: dict[dt.date, dict[str, int]] = {}
+    result: dict[str, dict[dt.date, dict[str, int]]] = {kind: {} for kind in kinds}
     if counted.done:
-        for day, values in _kept("days", region, counted, lambda: _counted_days(region, counted)):
-            _add(days.setdefault(day, {}), values)
+        kept = _kept(
+            "series-" + "-".join(kinds),
+            region,
+            counted,
+            lambda: _into_periods(kinds, _counted_days(region, counted)),
+        )
+        result = {kind: {k: dict(v) for k, v in periods.items()} for kind, periods in kept.items()}
     tz = timezone.get_current_timezone()
     scope = _in_scope(region) if live else Case.objects.none()  # the regions read once
+    days: list[tuple[dt.date, dict[str, int]]] = []
     for window_start, window_end in live:
+        day = _local_day(window_start)
+        if _local_day(window_end - dt.timedelta(microseconds=1)) == day:
+            # Within one day (today, most often): every fact is that day's, one query.
+            counts = known.get((window_start, window_end))
+            days.append((day, counts or _window_total(scope, window_start, window_end)))
+            continue
         grouped = figures.live_counts(
             scope,
             start=window_start,
             end=window_end,
             bucket=lambda column: TruncDate(column, tzinfo=tz),
         )
-        for day, values in grouped.items():
-            _add(days.setdefault(_as_date(day), {}), values)
-    result: dict[str, dict[dt.date, dict[str, int]]] = {}
-    for kind in kinds:
-        periods: dict[dt.date, dict[str, int]] = {}
-        for day, values in days.items():
-            _add(periods.setdefault(_period_start(kind, day), {}), values)
-        for values in periods.values():
-            for name in FIELDS:
-                values.setdefault(name, 0)
-        result[kind] = periods
+        days.extend((_as_date(bucket), values) for bucket, values in grouped.items())
+    for kind, periods in _into_periods(kinds, days).items():
+        for first, values in periods.items():
+            _add(result[kind].setdefault(first, dict.fromkeys(FIELDS, 0)), values)
+    return result
+
+
+def _into_periods(
+    kinds: tuple[str, ...], days: Iterable[tuple[dt.date, dict[str, int]]]
+) -> dict[str, dict[dt.date, dict[str, int]]]:
+    """Days' counts summed into the periods of each kind (keyed by their first day)."""
+    result: dict[str, dict[dt.date, dict[str, int]]] = {kind: {} for kind in kinds}
+    for day, values in days:
+        for kind in kinds:
+            first = _period_start(kind, day)
+            _add(result[kind].setdefault(first, dict.fromkeys(FIELDS, 0)), values)
     return result
 
 

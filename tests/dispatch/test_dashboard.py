@@ -127,3 +127,20 @@ def test_the_open_cases_are_counted_per_step_place_category_unit_and_window(tree
     assert summary.by["category_id"] == {late.category_id: (3, 2)}
     assert summary.by["intake_unit_id"] == {late.intake_unit_id: (3, 2)}
     assert summary.paths[tree.grid_a1.pk] == tree.grid_a1.path
+
+
+def test_the_trends_count_today_as_the_period_does(client, tree, people, loop, week):
+    from django.utils import timezone
+
+    from dispatch import dashboard, rollups
+
+    loopkit.in_progress(tree, people, loop, now=at(0, 9))
+    loopkit.registered(tree, people, now=at(0, 10))
+    now = at(0, 12)
+    board_now = dashboard.build(
+        loop.sup_a, tree.town_a, dashboard.period_of("month", now=now), now=now
+    )
+    month, counts, _rates = board_now.months[-1]
+    apart = rollups.series(tree.town_a, "month", start=month.start, now=now)
+    assert counts == apart[timezone.localdate(month.start)]
+    assert counts["received"] >= 2
