@@ -18,13 +18,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone, translation
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
-from dispatch import outbox
+from dispatch import bulk, outbox
 from dispatch.access import in_unit
 from dispatch.models import Case, CaseEvent, CaseParty, Notification
 from dispatch.sms import SmsError, SmsMessage, SmsTransientError, get_backend
@@ -136,8 +136,8 @@ def notify_all(
                 Notification(
                     dedup_key=row_key,
                     channel=Notification.Channel.INBOX,
-                    recipient=user,
-                    case=message.case,
+                    recipient_id=user.pk,
+                    case_id=message.case.pk if message.case is not None else None,
                     kind=message.kind,
                     title=title[:200],
                     body=body,
@@ -155,8 +155,8 @@ def notify_all(
                 Notification(
                     dedup_key=f"{message.key}:p{party.pk}",
                     channel=Notification.Channel.SMS,
-                    recipient_party=party,
-                    case=message.case,
+                    recipient_party_id=party.pk,
+                    case_id=message.case.pk if message.case is not None else None,
                     kind=message.kind,
                     title=title[:200],
                     body=body,
@@ -172,16 +172,22 @@ def notify_all(
         existing = set(
             Notification.objects.filter(dedup_key__in=keys).values_list("dedup_key", flat=True)
         )
+        fresh = [row for row in rows if row.dedup_key not in existing]
         # ON CONFLICT DO NOTHING: a concurrent writer of the same key between the read above
         # and this insert is skipped by the database instead of failing the transition.
-        Notification.objects.bulk_create(
-            [row for row in rows if row.dedup_key not in existing], ignore_conflicts=True
-        )
-        written = list(
+        bulk.insert(Notification, fresh, ignore_conflicts=True)
+        # Which rows are ours (a concurrent writer's row has another time), with their ids.
+        ids = dict(
             Notification.objects.filter(
-                dedup_key__in=[k for k in keys if k not in existing], created_at=now
-            )
+                dedup_key__in=[row.dedup_key for row in fresh], created_at=now
+            ).values_list("dedup_key", "pk")
         )
+        written = []
+        for row in fresh:
+            if row.dedup_key in ids:
+                row.pk = ids[row.dedup_key]
+                row._state.adding, row._state.db = False, connection.alias
+                written.append(row)
         for row in written:
             if row.channel == Notification.Channel.SMS:
                 outbox.enqueue(SEND_TOPIC, key=f"sms:{row.pk}", payload={"id": row.pk}, now=now)

@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from dispatch import services
 from dispatch.models import Case
+from dispatch.services.supervision import StageRecipients
 
 log = logging.getLogger("dispatch.sweeper")
 
@@ -68,13 +69,14 @@ def _sweep(*, now: dt.datetime, batch_size: int, budget_seconds: float) -> dict[
     # page would walk the primary key through every closed case); then the rows in bounded
     # batches, each one transaction. What the budget leaves is the next pass's.
     ids = sorted(due_now(now).order_by().values_list("pk", flat=True)[:MAX_CASES_PER_PASS])
+    told = StageRecipients()  # who is told of what, looked up once for the whole pass
     for start in range(0, len(ids), batch_size):
         if time.monotonic() > stop_at:
             log.info("deadline sweep stopped at its time budget; the next pass goes on")
             return counts
         chunk = ids[start : start + batch_size]
         try:
-            written = services.record_deadline_alerts(case_ids=chunk, now=now)
+            written = services.record_deadline_alerts(case_ids=chunk, now=now, told=told)
         except Exception:
             # One broken batch must not stop the others; the next pass tries it again.
             log.exception("sweeping cases %s..%s failed", chunk[0], chunk[-1])
