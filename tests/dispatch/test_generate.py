@@ -179,6 +179,18 @@ def test_workers_and_rebuilt_indexes_on_postgresql():
     assert Case.objects.count() == 150
     assert Case.objects.values("code").distinct().count() == 150
     assert all(verify_chain(case).ok for case in Case.objects.all())
+    # The loaded cases and tasks are vacuumed (all-visible pages: index-only counts from the
+    # start), and autovacuum comes back for them after 1% of their rows changed.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname, c.reloptions, s.last_vacuum IS NOT NULL FROM pg_class c "
+            "JOIN pg_stat_user_tables s ON s.relid = c.oid WHERE c.relname = ANY(%s)",
+            [["dispatch_case", "dispatch_assignment"]],
+        )
+        tables = {name: (options, vacuumed) for name, options, vacuumed in cursor.fetchall()}
+    for options, vacuumed in tables.values():
+        assert "autovacuum_vacuum_scale_factor=0.01" in options and vacuumed
+    assert len(tables) == 2
     # Tables that already hold cases keep their indexes; the codes and ids go on.
     out = io.StringIO()
     call_command("generate_cases", "--cases", "90", "--batch-size", "40", stdout=out)
