@@ -125,13 +125,16 @@ def notify_all(
     rows: list[Notification] = []
     seen: set[str] = set()
     for message in messages:
+        in_language: dict[str, tuple[str, str]] = {}  # one rendering per language
         for user in message.users:
             row_key = f"{message.key}:u{user.pk}"
             if row_key in seen:
                 continue
             seen.add(row_key)
             language = user.language or settings.LANGUAGE_CODE
-            title, body = render(message.kind, message.params, language)
+            if language not in in_language:
+                in_language[language] = render(message.kind, message.params, language)
+            title, body = in_language[language]
             rows.append(
                 Notification(
                     dedup_key=row_key,

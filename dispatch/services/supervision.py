@@ -107,7 +107,9 @@ def record_deadline_alerts(
         cases = list(
             Case.objects.select_for_update(of=("self",))
             .filter(pk__in=list(case_ids))
-            .select_related("profile", "owner_unit__region", "lead_unit__region")
+            .select_related("profile")
+            # The few units and places of a batch read once and shared by its cases.
+            .prefetch_related("owner_unit__region", "lead_unit__region", "accused_unit")
             .order_by("pk")
         )
         loaded = {case.pk: case.event_count for case in cases}
