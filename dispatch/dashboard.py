@@ -20,7 +20,7 @@ from django.utils.translation import gettext_lazy as _
 
 from dispatch import figures, rollups
 from dispatch.access import SUPERVISE_ROLES, Reach, reach_of
-from dispatch.models import Case, CaseEvent, Category, PendingRequest
+from dispatch.models import CASE_TEXTS, Case, CaseEvent, Category, PendingRequest
 from dispatch.selectors import cases_within
 from dispatch.states import OPEN_STATUSES, Action, Channel, Status
 from grids.models import Level, Region, Unit
@@ -198,6 +198,7 @@ def build(user: User, region: Region, period: Period, *, now: dt.datetime) -> Bo
         requests=list(
             PendingRequest.objects.filter(state=PendingRequest.State.PENDING, case__in=cases)
             .select_related("case", "case__lead_unit", "requested_by")
+            .defer(*(f"case__{name}" for name in CASE_TEXTS))
             .order_by("requested_at")[:LIST_SIZE]
         ),
         negative=list(_listing(open_list(cases, "negative", now=now))[:LIST_SIZE]),

@@ -187,6 +187,16 @@ class CalendarDay(models.Model):
 # The columns a scope filters cases on (``dispatch.selectors.cases_within``): list indexes that
 # include them count a section without reading the cases.
 SCOPE_COLUMNS = ["id", "region", "owner_unit", "lead_unit", "accused_unit"]
+# The case's long texts and secrets, which no line of a list shows: deferred where a list reads
+# cases beside other rows (messages, requests).
+CASE_TEXTS = (
+    "narrative",
+    "result",
+    "reject_reason",
+    "resident_comment",
+    "tracking_token",
+    "last_event_hash",
+)
 
 
 class Case(models.Model):

@@ -26,7 +26,7 @@ from django.utils.translation import gettext_lazy as _
 
 from dispatch import bulk, outbox
 from dispatch.access import in_unit
-from dispatch.models import Case, CaseEvent, CaseParty, Notification
+from dispatch.models import CASE_TEXTS, Case, CaseEvent, CaseParty, Notification
 from dispatch.sms import SmsError, SmsMessage, SmsTransientError, get_backend
 from dispatch.states import Action
 from people.models import Role, User
@@ -245,10 +245,11 @@ def settle(event: CaseEvent) -> int:
 
 
 def inbox_of(user: User) -> QuerySet[Notification]:
-    """The user's in-app messages, newest first."""
+    """The user's in-app messages, newest first (with the code of their case)."""
     return (
         Notification.objects.filter(recipient=user, channel=Notification.Channel.INBOX)
         .select_related("case")
+        .defer(*(f"case__{name}" for name in CASE_TEXTS))
         .order_by("-created_at", "-pk")
     )
 

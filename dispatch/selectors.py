@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from dispatch.access import MANAGER_ROLES, REGION_ROLES, SUPERVISE_ROLES, Reach, reach_of
 from dispatch.models import (
+    CASE_TEXTS,
     LIVE_TASK,
     Assignment,
     AssignmentStatus,
@@ -103,9 +104,30 @@ def _centre_scope(reach: Reach, roles) -> Q | None:
 
 
 def _list_columns(qs: QuerySet[Case]) -> QuerySet[Case]:
+    """The queues' rows: what ``_case_row.html`` and the queue pages show, and no more."""
     return qs.select_related(
         "category__parent", "region", "owner_unit", "lead_unit", "suggested_unit"
-    )
+    ).only(*QUEUE_COLUMNS)
+
+
+QUEUE_COLUMNS = (
+    "code",
+    "is_flagged",
+    "grade",
+    "summary",
+    "status",
+    "channel",
+    "needs_routing",
+    "reported_at",
+    "due_at",
+    "feedback_at",
+    "category__name",
+    "category__parent__name",
+    "region__name",
+    "owner_unit__name",
+    "lead_unit__name",
+    "suggested_unit__name",
+)
 
 
 DISPATCHER_SECTIONS = ("reported", "registered")
@@ -232,6 +254,7 @@ def supervisor_queue(user: User, *, now=None) -> dict[str, QuerySet]:
         .select_related(
             "case__category__parent", "case__owner_unit", "case__lead_unit", "requested_by"
         )
+        .defer(*(f"case__{name}" for name in CASE_TEXTS))
         .order_by("requested_at", "pk"),
         "feedback": _list_columns(visible.filter(status=Status.FEEDBACK)).order_by(
             "feedback_at", "pk"
