@@ -753,6 +753,13 @@ class Notification(models.Model):
     class Meta:
         indexes = [
             models.Index(fields=["recipient", "read_at"], name="notification_inbox"),
+            # The inbox's unread messages, newest first: the first twenty read in order, however
+            # many a sweep left unread.
+            models.Index(
+                fields=["recipient", "-created_at", "-id"],
+                name="notification_unread",
+                condition=Q(read_at__isnull=True, channel="inbox"),
+            ),
             models.Index(
                 fields=["state", "created_at"],
                 name="notification_outbox",
