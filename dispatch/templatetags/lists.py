@@ -17,6 +17,7 @@ _TABLES: dict[tuple, dict] = {}
 def label(obj: models.Model, field_name: str) -> str:
     """``obj.get_<field_name>_display()``, from a table made once per field and language."""
     field = obj._meta.get_field(field_name)
+    assert isinstance(field, models.Field)  # a column with choices
     value = getattr(obj, field.attname)
     key = (type(obj), field_name, get_language())
     table = _TABLES.get(key)
