@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -26,6 +27,8 @@ from dispatch import figures
 from dispatch.models import Case, DailyFigure, DailyTotal, RollupDay
 from grids.models import CHILD_LEVEL, Level, Region
 from grids.selectors import ids_within
+
+log = logging.getLogger(__name__)
 
 # The counters a DailyFigure row holds (a summed fact also keeps how many cases it adds up).
 FIELDS = [*figures.FACT_NAMES, "working_days_count"]
@@ -380,11 +383,20 @@ def tally(region: Region, *, start: dt.datetime, end: dt.datetime, now: dt.datet
 
 
 def _kept(kind: str, region: Region, counted: Counted, compute):
+    """``compute()``, kept in the shared cache under the counted days' stamp; a cache that
+    cannot be reached costs the computing, never the page."""
     key = f"rollups:{kind}:{region.pk}:{region.path}:{counted.first}:{counted.last}:{counted.stamp}"
-    value = cache.get(key)
+    try:
+        value = cache.get(key)
+    except Exception:  # noqa: BLE001 - any cache failure: count without it
+        log.warning("roll-up sums not read from the cache (unreachable); counted instead")
+        return compute()
     if value is None:
         value = compute()
-        cache.set(key, value, TALLY_SECONDS)
+        try:
+            cache.set(key, value, TALLY_SECONDS)
+        except Exception:  # noqa: BLE001 - kept next time, when the cache is back
+            log.warning("roll-up sums not kept in the cache (unreachable)")
     return value
 
 

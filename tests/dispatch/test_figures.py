@@ -150,3 +150,16 @@ def test_a_scope_counts_only_its_own_cases(tree, people, week, clock):
     assert rollups.counts(tree.county, **last_week(clock))["received"] == 7
     by_child = rollups.counts_by(tree.county, "child", **last_week(clock))
     assert {k: v["received"] for k, v in by_child.items()} == {tree.town_a.pk: 6, tree.town_b.pk: 1}
+
+
+def test_the_counted_days_are_summed_without_the_cache_when_it_is_down(tree, week, clock):
+    from unittest import mock
+
+    rollups.rebuild(at(MON, 0).date(), at(-1, 0).date())
+    expected = rollups.counts(tree.town_a, **last_week(clock))
+    down = ConnectionError("cache unreachable")
+    with (
+        mock.patch.object(rollups.cache, "get", side_effect=down),
+        mock.patch.object(rollups.cache, "set", side_effect=down),
+    ):
+        assert rollups.counts(tree.town_a, **last_week(clock)) == expected
