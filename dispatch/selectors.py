@@ -9,7 +9,7 @@ members of a unit the case complains about never see it, whatever else would sho
 from __future__ import annotations
 
 from django.db.models import Case as SqlCase
-from django.db.models import CharField, Count, Exists, F, OuterRef, Q, QuerySet, Value, When
+from django.db.models import CharField, Exists, F, OuterRef, Q, QuerySet, Value, When
 from django.http import Http404
 from django.utils import timezone
 
@@ -198,12 +198,6 @@ def inbox_tasks(user: User, *, now=None) -> QuerySet[Assignment]:
 
 def sections_of(tasks: QuerySet[Assignment]) -> dict[str, QuerySet[Assignment]]:
     return {key: tasks.filter(**{SECTION: key}) for key in INBOX_SECTIONS}
-
-
-def section_counts(tasks: QuerySet[Assignment]) -> dict[str, int]:
-    """How many tasks each section holds: one grouped count for the whole inbox."""
-    counted = dict(tasks.order_by().values_list(SECTION).annotate(n=Count("pk")))
-    return {key: counted.get(key, 0) for key in INBOX_SECTIONS}
 
 
 def handler_inbox(user: User, *, now=None) -> dict[str, QuerySet[Assignment]]:

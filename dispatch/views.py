@@ -292,13 +292,12 @@ DISPATCHER_LABELS = {"reported": gettext_lazy("待立案"), "registered": gettex
 def handler_inbox(request):
     require_desk(request.user, "inbox")
     tasks = selectors.inbox_tasks(request.user, now=timezone.now())
-    counts = selectors.section_counts(tasks)
-    firsts = first_pages(tasks, selectors.SECTION)
+    firsts, counts = first_pages(tasks, selectors.SECTION)
     sections = [
         Section(
             key,
             SECTION_LABELS[key],
-            page_of(request, rows, key, count=counts[key], first=firsts.get(key, [])),
+            page_of(request, rows, key, count=counts.get(key, 0), first=firsts.get(key, [])),
         )
         for key, rows in selectors.sections_of(tasks).items()
     ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.paginator import Page, Paginator
-from django.db.models import F, QuerySet, Window
+from django.db.models import Count, F, QuerySet, Window
 from django.db.models.functions import RowNumber
 from django.http import HttpRequest
 
@@ -46,9 +46,10 @@ def page_of(
     return page
 
 
-def first_pages(rows: QuerySet, by: str) -> dict[Any, list]:
+def first_pages(rows: QuerySet, by: str) -> tuple[dict[Any, list], dict[Any, int]]:
     """The first page of each group of ``rows`` (by the column or annotation ``by``), each in
-    ``rows``' order: one query ranks every group's rows, instead of one query per list."""
+    ``rows``' order, and how many rows each group has: one query ranks and counts every
+    group's rows, instead of a count and a page per list."""
     order: list[Any] = [
         (F(name[1:]).desc() if name.startswith("-") else F(name).asc())
         if isinstance(name, str)
@@ -56,9 +57,12 @@ def first_pages(rows: QuerySet, by: str) -> dict[Any, list]:
         for name in rows.query.order_by
     ]
     ranked = rows.annotate(
-        page_rank=Window(RowNumber(), partition_by=[F(by)], order_by=order)
+        page_rank=Window(RowNumber(), partition_by=[F(by)], order_by=order),
+        group_size=Window(Count("pk"), partition_by=[F(by)]),
     ).filter(page_rank__lte=PER_PAGE)
     pages: dict[Any, list] = {}
+    sizes: dict[Any, int] = {}
     for row in ranked:
         pages.setdefault(getattr(row, by), []).append(row)
-    return pages
+        sizes[getattr(row, by)] = row.group_size
+    return pages, sizes

@@ -96,6 +96,30 @@ def test_handler_inbox_sorts_by_urgency_with_fixed_queries(
     assert "抓紧办理" in page  # the supervisor's urging note itself
 
 
+def test_an_inbox_section_counts_all_its_tasks_and_pages_through_them(
+    client, tree, people, loop, monkeypatch
+):
+    monkeypatch.setattr(paging, "PER_PAGE", 2)
+    waiting = []
+    for _ in range(3):
+        case = registered(tree, people)
+        services.dispatch_case(
+            case=case, actor=people.erin, unit=tree.police_a, profile=loop.profile
+        )
+        waiting.append(case.code)
+    in_progress(tree, people, loop)
+    client.force_login(loop.police)
+    first = client.get("/work/inbox/")
+    sections = {s.key: s.page for s in first.context["sections"]}
+    assert sections["pending"].paginator.count == 3 and len(sections["pending"]) == 2
+    assert sections["in_progress"].paginator.count == 1
+    assert sections["overdue"].paginator.count == 0
+    second = client.get("/work/inbox/", {"pending_page": "2"})
+    rest = {s.key: s.page for s in second.context["sections"]}["pending"]
+    shown = [t.case.code for t in sections["pending"]] + [t.case.code for t in rest]
+    assert sorted(shown) == sorted(waiting)
+
+
 def test_supervisor_queue_with_fixed_queries(
     client,
     tree,
