@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from django.db import connection, models
+from django.db import connection, models, transaction
 
 # Fields whose Python value is what the column takes (psycopg adapts it); exact types only, so
 # that a subclass with its own preparation (an encrypted text field) is prepared by it.
@@ -54,10 +54,12 @@ def insert(
     plain = [type(field) in PLAIN for field in fields]
     columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
     table = connection.ops.quote_name(model._meta.db_table)
-    with connection.cursor() as cursor:
+    # One savepoint: a failure part-way leaves neither rows nor the temporary table behind.
+    with transaction.atomic(), connection.cursor() as cursor:
         target = table
         if ignore_conflicts:
             target = connection.ops.quote_name(f"bulk_{model._meta.db_table}")
+            cursor.execute(f"DROP TABLE IF EXISTS {target}")
             cursor.execute(
                 f"CREATE TEMPORARY TABLE {target} AS "  # noqa: S608 - names from the model
                 f"SELECT {columns} FROM {table} WITH NO DATA"

@@ -59,3 +59,20 @@ def test_a_field_with_its_own_preparation_is_prepared_by_it(case):
         cursor.execute("SELECT phone FROM dispatch_caseparty WHERE id = %s", [stored.pk])
         (raw,) = cursor.fetchone()
     assert "13912345678" not in raw  # stored encrypted, as any save stores it
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_insert_leaves_nothing_behind_and_the_next_one_works(case, people):
+    """Outside a transaction too (each statement its own): no rows, no temporary table left."""
+    from django.db import IntegrityError
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the temporary table is PostgreSQL's (SQLite's OR IGNORE skips the row)")
+    rows = [_note(case, people.dave, f"n{i}") for i in range(bulk.COPY_FROM + 1)]
+    broken = _note(case, people.dave, "broken")
+    broken.kind = None  # the column takes no NULL
+    with pytest.raises(IntegrityError):
+        bulk.insert(Notification, [*rows, broken], ignore_conflicts=True)
+    assert not Notification.objects.exists()
+    bulk.insert(Notification, rows, ignore_conflicts=True)
+    assert Notification.objects.count() == len(rows)
