@@ -46,4 +46,4 @@ USER zongzhi
 
 EXPOSE 8000
 CMD ["gunicorn", "zongzhi.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", \
-     "--access-logfile", "-"]
+     "--access-logfile", "-", "--logger-class", "zongzhi.logmask.GunicornLogger"]

@@ -3,6 +3,7 @@
 import os
 
 from celery import Celery
+from celery.signals import after_setup_logger, after_setup_task_logger
 from django.conf import settings
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "zongzhi.settings")
@@ -23,3 +24,14 @@ app.conf.beat_schedule = {
         "schedule": float(settings.OUTBOX_RELAY_SECONDS),
     },
 }
+
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def mask_worker_logs(logger, **kwargs) -> None:
+    """The worker sets up its own handlers: they are masked like the web's (zongzhi.logmask)."""
+    from zongzhi.logmask import MaskingFilter
+
+    for handler in logger.handlers:
+        if not any(isinstance(f, MaskingFilter) for f in handler.filters):
+            handler.addFilter(MaskingFilter())

@@ -29,7 +29,7 @@ from dispatch.tasks import sweep_deadlines
 from grids.models import Level
 from people.models import Role
 from tests import factories as f
-from tests.dispatch.worker_tasks import touch, wait_then_sweep
+from tests.dispatch.worker_tasks import log_line, touch, wait_then_sweep
 from zongzhi.celery import app
 
 # The worker runs on real time; so does this test (a job recorded at a travelled moment would
@@ -290,6 +290,13 @@ def test_route_sweep_and_a_killed_worker(tree, people, broker, tmp_path):
             Notification.objects.filter(recipient=people.dave, kind="deadline_tier2").count() == 1
         )
         assert count(case, Action.WARNED) == 1
+
+        # The worker's log is masked like the web's: no tracking link, no mobile number.
+        log_line.delay(f"opened /t/{case.tracking_token} for 13912345678")
+        drain(markers, "logged")
+        written = (broker["logs"] / "worker-2.log").read_text()
+        assert "opened /t/*** for 139****5678" in written
+        assert case.tracking_token not in written
     finally:
         for worker in workers:
             worker.kill()

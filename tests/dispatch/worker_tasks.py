@@ -6,6 +6,7 @@ while the task waits, restarts it, and checks that the redelivered task did the 
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
@@ -35,3 +36,9 @@ def wait_then_sweep(now: str, marker_dir: str, timeout: float = 60.0) -> dict:
 def touch(path: str) -> None:
     """A sentinel: the worker runs one task at a time, so everything queued before has run."""
     Path(path).touch()
+
+
+@shared_task(name="tests.log_line")
+def log_line(text: str) -> None:
+    """A line for the worker's log, as any task might write one."""
+    logging.getLogger("tests.worker").warning(text)

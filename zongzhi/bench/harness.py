@@ -128,6 +128,8 @@ def server():
         f"{HOST}:{port}",
         "--log-level",
         "warning",
+        "--logger-class",
+        "zongzhi.logmask.GunicornLogger",
     ]
     proc = subprocess.Popen(cmd, env=env, cwd=str(settings.BASE_DIR))  # noqa: S603
     try:
