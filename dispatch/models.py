@@ -390,8 +390,6 @@ class Case(models.Model):
                 name="case_negative_rating",
                 condition=Q(resident_rating__lte=2),
             ),
-            # The dashboard's open lists, each ordered as it reads, and the live part of today's
-            # figures (a few hours of each fact's clock), whatever the number of closed cases.
             # The open cases with every column their counts filter on: the dashboard's summary
             # (``dispatch.dashboard.open_now``) and the queues' section counts read this index
             # alone, whatever the number of closed cases.
@@ -404,6 +402,8 @@ class Case(models.Model):
                 name="case_open_summary",
                 condition=Q(status__in=sorted(OPEN_STATUSES)),
             ),
+            # The dashboard's open lists, each ordered as it reads, and the live part of today's
+            # figures (a few hours of each fact's clock), whatever the number of closed cases.
             models.Index(
                 fields=["due_at"],
                 name="case_open_running_due",

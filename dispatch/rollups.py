@@ -69,14 +69,10 @@ CASE_DIMS = {
 DIMS = tuple(CASE_DIMS)
 
 
-def _grouped(
-    cases: QuerySet[Case], start: dt.datetime, end: dt.datetime, *, by_day: bool
+def _grouped_by_day(
+    cases: QuerySet[Case], start: dt.datetime, end: dt.datetime
 ) -> dict[tuple, dict[str, int]]:
-    """Every fact counted per (day,) + dimensions: per day, one grouped query per date column;
-    otherwise one query for all of them, each fact counted where its own date is in the window
-    (counters that are zero are left out)."""
-    if not by_day:
-        return _grouped_window(cases, start, end)
+    """Every fact counted per day + dimensions, one grouped query per date column."""
     tz = timezone.get_current_timezone()
     rows: dict[tuple, dict[str, int]] = defaultdict(dict)
     names = ["fact_day", *CASE_DIMS.values()]
@@ -114,6 +110,8 @@ def _window_total(cases: QuerySet[Case], start: dt.datetime, end: dt.datetime) -
 def _grouped_window(
     cases: QuerySet[Case], start: dt.datetime, end: dt.datetime
 ) -> dict[tuple, dict[str, int]]:
+    """Every fact counted per dimensions in one query, each where its own date is in the
+    window (counters that are zero are left out)."""
     any_fact, aggregates = _in_window(start, end)
     grouped = cases.filter(any_fact).order_by().values(*CASE_DIMS.values()).annotate(**aggregates)
     # Ids and counts only: read as plain tuples, without building a dict per row.
@@ -142,7 +140,7 @@ def rebuild(first: dt.date, last: dt.date) -> int:
     One grouped query per date column for the whole range, whatever its length.
     """
     start, end = _midnight(first), _midnight(last + dt.timedelta(days=1))
-    rows = _grouped(Case.objects.all(), start, end, by_day=True)
+    rows = _grouped_by_day(Case.objects.all(), start, end)
     written = [(key, values) for key, values in rows.items() if any(values.values())]
     with transaction.atomic():
         DailyFigure.objects.filter(day__gte=first, day__lte=last).delete()
@@ -324,7 +322,7 @@ def _live_rows(region: Region, live: list[tuple[dt.datetime, dt.datetime]]) -> l
     out: list[dict] = []
     scope = _in_scope(region) if live else Case.objects.none()  # the regions read once
     for window_start, window_end in live:
-        grouped = _grouped(scope, window_start, window_end, by_day=False)
+        grouped = _grouped_window(scope, window_start, window_end)
         for key, values in grouped.items():
             out.append({**dict(zip(DIMS, key, strict=True)), **values})
     return out

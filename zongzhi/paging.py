@@ -50,12 +50,7 @@ def first_pages(rows: QuerySet, by: str) -> tuple[dict[Any, list], dict[Any, int
     """The first page of each group of ``rows`` (by the column or annotation ``by``), each in
     ``rows``' order, and how many rows each group has: one query ranks and counts every
     group's rows, instead of a count and a page per list."""
-    order: list[Any] = [
-        (F(name[1:]).desc() if name.startswith("-") else F(name).asc())
-        if isinstance(name, str)
-        else name
-        for name in rows.query.order_by
-    ]
+    order: list[Any] = list(rows.query.order_by)  # the lists' own ordering, "-field" and all
     ranked = rows.annotate(
         page_rank=Window(RowNumber(), partition_by=[F(by)], order_by=order),
         group_size=Window(Count("pk"), partition_by=[F(by)]),

@@ -61,29 +61,19 @@ def bar_chart(series, *, value: str, label: str = "") -> SafeString:
 @register.simple_tag
 def drill(board, fact: str = "", *, listed: str = "", dim: str = "", key="") -> str:
     """The address of the cases behind one number of ``board``."""
-    params = {}
+    params = {"region": board.region.code, "period": board.period.kind}
+    if board.period.kind == "custom":
+        # The form's end is the last day shown, inclusive; the period's end is exclusive.
+        last_day = timezone.localdate(board.period.end - dt.timedelta(microseconds=1))
+        params["start"] = timezone.localdate(board.period.start).isoformat()
+        params["end"] = last_day.isoformat()
     if fact:
         params["fact"] = fact
     if listed:
         params["list"] = listed
     if dim:
         params.update({"dim": dim, "key": str(key)})
-    return f"{_drill_base(board)}&{urlencode(params)}" if params else _drill_base(board)
-
-
-def _drill_base(board) -> str:
-    """The board's scope and period as the start of every drill-down address (once a board)."""
-    base = getattr(board, "_drill_base", None)
-    if base is None:
-        params = {"region": board.region.code, "period": board.period.kind}
-        if board.period.kind == "custom":
-            # The form's end is the last day shown, inclusive; the period's end is exclusive.
-            last_day = timezone.localdate(board.period.end - dt.timedelta(microseconds=1))
-            params["start"] = timezone.localdate(board.period.start).isoformat()
-            params["end"] = last_day.isoformat()
-        base = f"{reverse('dispatch:dashboard_cases')}?{urlencode(params)}"
-        board._drill_base = base
-    return base
+    return f"{reverse('dispatch:dashboard_cases')}?{urlencode(params)}"
 
 
 @register.filter
